@@ -1,0 +1,244 @@
+//! Configuration from the environment (SPEC §6), read once at start-up.
+//!
+//! A function with a bad setting must not start: it would otherwise answer every request
+//! wrongly. Each problem is reported as one error naming the variable, which `main` logs
+//! before exiting.
+
+use std::time::Duration;
+
+use crate::routes::RouteRules;
+use crate::scope::ScopeCatalog;
+
+const DAY: u64 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+/// The limits of SPEC §2 and §3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// `KEY_MAX_LIFETIME_DAYS`: how far in the future an expiry may lie (default 365 days).
+    pub max_key_lifetime: Duration,
+    /// `KEY_RETENTION_DAYS`: how long an expired or revoked key stays visible before the
+    /// table's TTL purges it (default 30 days).
+    pub retention: Duration,
+    /// `MAX_ACTIVE_KEYS_PER_BOT` (default 50).
+    pub max_active_keys: u32,
+    /// `NAME_MAX_CHARS`: longest bot user or key name (default 100).
+    pub max_name_chars: usize,
+    /// `KEY_ROTATION_GRACE_SECONDS`: how long a rotated-out key keeps working at most
+    /// (default 24 hours); a rotate request may ask for less, never for more.
+    pub rotation_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_key_lifetime: Duration::from_secs(365 * DAY),
+            retention: Duration::from_secs(30 * DAY),
+            max_active_keys: 50,
+            max_name_chars: 100,
+            rotation_grace: Duration::from_secs(DAY),
+        }
+    }
+}
+
+/// Where the owner's team and role are found among the JWT claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// `OWNER_TEAM_CLAIM` (default `team_id`).
+    pub team: String,
+    /// `OWNER_ROLE_CLAIM` (default `role`); the value `owner` grants writes.
+    pub role: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            team: "team_id".into(),
+            role: "role".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TABLE_NAME`.
+    pub table_name: String,
+    /// `ALLOWED_SCOPES`.
+    pub catalog: ScopeCatalog,
+    /// `ROUTE_SCOPES`; see [`crate::routes`] for the grammar.
+    pub routes: RouteRules,
+    pub limits: Limits,
+    pub claims: ClaimNames,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let catalog_text = vars.required("ALLOWED_SCOPES")?;
+        let catalog =
+            ScopeCatalog::parse(&catalog_text).map_err(|e| invalid("ALLOWED_SCOPES", e))?;
+        let routes = RouteRules::parse(&vars.required("ROUTE_SCOPES")?, &catalog)
+            .map_err(|e| invalid("ROUTE_SCOPES", e))?;
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_key_lifetime: vars.days("KEY_MAX_LIFETIME_DAYS", defaults.max_key_lifetime, 1)?,
+            retention: vars.days("KEY_RETENTION_DAYS", defaults.retention, 0)?,
+            max_active_keys: vars.number(
+                "MAX_ACTIVE_KEYS_PER_BOT",
+                defaults.max_active_keys,
+                1,
+                10_000,
+            )?,
+            max_name_chars: vars.number("NAME_MAX_CHARS", defaults.max_name_chars, 1, 10_000)?,
+            rotation_grace: Duration::from_secs(vars.number(
+                "KEY_ROTATION_GRACE_SECONDS",
+                defaults.rotation_grace.as_secs(),
+                0,
+                30 * DAY,
+            )?),
+        };
+        let claims = ClaimNames {
+            team: vars
+                .optional("OWNER_TEAM_CLAIM")
+                .unwrap_or(ClaimNames::default().team),
+            role: vars
+                .optional("OWNER_ROLE_CLAIM")
+                .unwrap_or(ClaimNames::default().role),
+        };
+        Ok(Self {
+            table_name: vars.required("TABLE_NAME")?,
+            catalog,
+            routes,
+            limits,
+            claims,
+        })
+    }
+}
+
+fn invalid(name: &'static str, problem: impl ToString) -> ConfigError {
+    ConfigError {
+        name,
+        problem: problem.to_string(),
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// A set, non-blank value.
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name)
+            .ok_or_else(|| invalid(name, "is required and not set"))
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(text) = self.optional(name) else {
+            return Ok(default);
+        };
+        match text.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(invalid(
+                name,
+                format!("must be a whole number from {min} to {max}, got {text:?}"),
+            )),
+        }
+    }
+
+    fn days(
+        &self,
+        name: &'static str,
+        default: Duration,
+        min: u64,
+    ) -> Result<Duration, ConfigError> {
+        let days = self.number(name, default.as_secs() / DAY, min, 3650)?;
+        Ok(Duration::from_secs(days * DAY))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            ("TABLE_NAME", "keys"),
+            ("ALLOWED_SCOPES", "projects:read,projects:write"),
+            ("ROUTE_SCOPES", "GET /projects/*=projects:read"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.table_name, "keys");
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.claims, ClaimNames::default());
+    }
+
+    #[test]
+    fn limits_and_claim_names_are_read() {
+        let config = load(&[
+            ("KEY_MAX_LIFETIME_DAYS", "90"),
+            ("KEY_RETENTION_DAYS", "0"),
+            ("MAX_ACTIVE_KEYS_PER_BOT", "5"),
+            ("OWNER_TEAM_CLAIM", "custom:team"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.limits.max_key_lifetime,
+            Duration::from_secs(90 * DAY)
+        );
+        assert_eq!(config.limits.retention, Duration::ZERO);
+        assert_eq!(config.limits.max_active_keys, 5);
+        assert_eq!(config.claims.team, "custom:team");
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        let cases = [
+            ("TABLE_NAME", " "),
+            ("ALLOWED_SCOPES", "projects"),
+            ("ROUTE_SCOPES", "GET /x=billing:read"),
+            ("KEY_MAX_LIFETIME_DAYS", "0"),
+            ("KEY_RETENTION_DAYS", "-1"),
+            ("MAX_ACTIVE_KEYS_PER_BOT", "lots"),
+            ("KEY_ROTATION_GRACE_SECONDS", "99999999"),
+        ];
+        for (name, value) in cases {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("configuration variable {name}: "))
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The key logic both Lambda functions share: the token format, the domain model, scopes and
+//! route rules, configuration, and the store.
+//!
+//! Everything here but the store is pure and synchronous, so the rules that decide who gets
+//! in are unit- and property-tested without any I/O. The store traits keep the functions
+//! independent of DynamoDB; only [`store::dynamodb`] knows the AWS SDK.
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod model;
+pub mod routes;
+pub mod scope;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigError, Limits};
+pub use ids::{BotId, KeyId};
+pub use model::{ApiKey, BotUser, KeyStatus, Name, Principal, Subject, TeamId};
+pub use scope::{Scope, ScopeCatalog, Scopes};

@@ -1,0 +1,308 @@
+//! What the two functions need from storage, as narrow traits, and the one verification path.
+//!
+//! The authorizer needs a single read ([`CredentialStore`]); the management API needs bot users
+//! ([`BotStore`]) and keys ([`KeyStore`]). [`Store`] is all three. Two implementations keep the
+//! same contract, checked by one test suite run against both: [`dynamodb::DynamoStore`] (the
+//! product) and, behind the `embedded` feature, [`embedded::EmbeddedStore`] (a SQLite file for
+//! local runs).
+//!
+//! The rules every implementation keeps:
+//! * a key is never created for a missing or deleted bot user, and deleting a bot user revokes
+//!   every key it has, including one created concurrently;
+//! * a bot user never holds more than `max_active` keys that hold a slot
+//!   ([`ApiKey::holds_slot`]), however many creates race;
+//! * revocation is irreversible and idempotent; after `revoke_key` returns, verification of
+//!   that key fails;
+//! * a team only ever sees its own bot users and keys: another team's ids read as not found.
+
+pub mod dynamodb;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{BotId, KeyId};
+use crate::model::{ApiKey, BotUser, Credential, KeyStatus, NewKey, Principal, Subject, TeamId};
+use crate::token::{self, TokenError};
+
+/// Expected outcomes a caller acts on, and the one unexpected kind ([`StoreError::Unavailable`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("bot user not found")]
+    BotNotFound,
+    #[error("bot user has been deleted")]
+    BotDeleted,
+    #[error("key not found")]
+    KeyNotFound,
+    #[error("the bot user already has {limit} active keys")]
+    ActiveKeyLimit { limit: u32 },
+    #[error("key has been revoked")]
+    KeyRevoked,
+    #[error("key has expired")]
+    KeyExpired,
+    #[error("key has already been rotated")]
+    KeyAlreadyRotated,
+    #[error("too many concurrent changes to this bot user; try again")]
+    Contention,
+    /// The store could not be reached or answered something unexpected. Never shown to clients.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+/// One page of a listing, in id (= creation) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Whether more items may follow the last one; ask again with it as the cursor.
+    pub more: bool,
+}
+
+/// A finished rotation: the old key (now on its grace deadline) and its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub old: ApiKey,
+    pub new: ApiKey,
+}
+
+pub trait BotStore: Send + Sync {
+    /// Stores a new bot user (its id is fresh; an existing id is never overwritten).
+    fn create_bot(&self, bot: &BotUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One bot user of `team`, deleted ones included (with `deleted_at` set).
+    fn get_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
+
+    /// The team's bot users that are not deleted, after `after`, at most `limit`.
+    fn list_bots(
+        &self,
+        team: &TeamId,
+        after: Option<BotId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<BotUser>, StoreError>> + Send;
+
+    /// Marks the bot user deleted, then revokes every key it has. Calling it again for a
+    /// deleted bot user finishes the job (if an earlier call was cut short) and succeeds.
+    fn delete_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
+}
+
+pub trait KeyStore: Send + Sync {
+    /// Stores a new key for an existing, not deleted bot user of the key's team, unless that
+    /// would give the bot user more than `max_active` keys holding a slot.
+    fn create_key(
+        &self,
+        key: &NewKey,
+        max_active: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_key(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        key: KeyId,
+    ) -> impl Future<Output = Result<ApiKey, StoreError>> + Send;
+
+    /// The bot user's keys in creation order, whatever their status.
+    fn list_keys(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<ApiKey>, StoreError>> + Send;
+
+    /// Revokes a key now. Revoking a revoked key changes nothing and returns it as it is;
+    /// a key of a deleted bot user is [`StoreError::BotDeleted`].
+    fn revoke_key(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        key: KeyId,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ApiKey, StoreError>> + Send;
+
+    /// In one step: stores `replacement` (same bot user) and moves the old key's expiry to
+    /// `deadline` (never later than it was), marking it replaced. Only an active key that was
+    /// not rotated before can be rotated.
+    fn rotate_key(
+        &self,
+        team: &TeamId,
+        old: KeyId,
+        replacement: &NewKey,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+}
+
+/// Why a presented key is refused; the stable names go to the decision log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("{0}")]
+    Format(TokenError),
+    #[error("no such key")]
+    UnknownKey,
+    #[error("wrong secret")]
+    WrongSecret,
+    #[error("key expired")]
+    Expired,
+    #[error("key revoked")]
+    Revoked,
+}
+
+impl Rejection {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Format(e) => e.reason(),
+            Self::UnknownKey => "unknown_key",
+            Self::WrongSecret => "wrong_secret",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The key is not good: answer "no".
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    /// The answer is unknown: fail closed, and do not let anyone cache it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub trait CredentialStore: Send + Sync {
+    /// What verification needs of one key, in exactly one strongly consistent read.
+    fn credential(
+        &self,
+        bot: BotId,
+        key: KeyId,
+    ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send;
+
+    /// Checks a presented key: offline checks first (no read for a malformed key), then one
+    /// read, then the pure decision of [`check`].
+    fn verify(
+        &self,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Principal, VerifyError>> + Send {
+        let parsed = token::parse(presented);
+        async move {
+            let parsed = parsed.map_err(|e| VerifyError::Rejected(Rejection::Format(e)))?;
+            let credential = self.credential(parsed.bot_id(), parsed.key_id()).await?;
+            check(&parsed, credential, now).map_err(VerifyError::Rejected)
+        }
+    }
+}
+
+/// The decision on a well-formed key, given what the store holds for its id.
+///
+/// The secret is compared first, in constant time, so a caller without the secret learns
+/// nothing about the key's state.
+pub fn check(
+    parsed: &token::ParsedToken,
+    stored: Option<Credential>,
+    now: DateTime<Utc>,
+) -> Result<Principal, Rejection> {
+    let credential = stored.ok_or(Rejection::UnknownKey)?;
+    if !parsed.matches(&credential.hash) {
+        return Err(Rejection::WrongSecret);
+    }
+    match KeyStatus::at(credential.revoked_at, credential.expires_at, now) {
+        KeyStatus::Revoked => Err(Rejection::Revoked),
+        KeyStatus::Expired => Err(Rejection::Expired),
+        KeyStatus::Active => Ok(Principal {
+            bot_id: parsed.bot_id(),
+            team_id: credential.team_id,
+            key_id: parsed.key_id(),
+            scopes: credential.scopes,
+        }),
+    }
+}
+
+/// Everything the management API and the authorizer use.
+pub trait Store: BotStore + KeyStore + CredentialStore {}
+
+impl<T: BotStore + KeyStore + CredentialStore> Store for T {}
+
+/// Counts a bot user's keys that hold a slot: the shared rule behind the active-key cap.
+pub(crate) fn slots_held<'a>(
+    keys: impl IntoIterator<Item = &'a ApiKey>,
+    now: DateTime<Utc>,
+) -> usize {
+    keys.into_iter().filter(|key| key.holds_slot(now)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{ScopeCatalog, Scopes};
+    use crate::token::IssuedKey;
+    use chrono::TimeDelta;
+
+    fn credential(issued: &IssuedKey, now: DateTime<Utc>) -> Credential {
+        let catalog = ScopeCatalog::parse("projects:read").unwrap();
+        Credential {
+            team_id: TeamId::parse("team").unwrap(),
+            scopes: Scopes::parse(["projects:read"], &catalog).unwrap(),
+            expires_at: now + TimeDelta::hours(1),
+            revoked_at: None,
+            hash: issued.hash.clone(),
+        }
+    }
+
+    #[test]
+    fn check_allows_only_a_known_matching_active_key() {
+        let now = Utc::now();
+        let issued = IssuedKey::generate(BotId::generate(now), now);
+        let parsed = token::parse(issued.raw.expose()).unwrap();
+        let good = credential(&issued, now);
+
+        let principal = check(&parsed, Some(good.clone()), now).unwrap();
+        assert_eq!(principal.key_id, issued.key_id);
+        assert_eq!(check(&parsed, None, now), Err(Rejection::UnknownKey));
+
+        let other = IssuedKey::generate(parsed.bot_id(), now);
+        let wrong = Credential {
+            hash: other.hash,
+            ..good.clone()
+        };
+        assert_eq!(
+            check(&parsed, Some(wrong), now),
+            Err(Rejection::WrongSecret)
+        );
+
+        let expired_now = Credential {
+            expires_at: now,
+            ..good.clone()
+        };
+        assert_eq!(
+            check(&parsed, Some(expired_now), now),
+            Err(Rejection::Expired)
+        );
+
+        let revoked = Credential {
+            revoked_at: Some(now),
+            ..good
+        };
+        assert_eq!(check(&parsed, Some(revoked), now), Err(Rejection::Revoked));
+    }
+}

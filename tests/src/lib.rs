@@ -1,0 +1,26 @@
+//! Test support shared by the integration test binaries: a fresh world per test, on either
+//! store, and the one way to reach the DynamoDB-protocol server the test command starts.
+
+pub mod world;
+
+/// The endpoint of the DynamoDB-compatible server (moto) the README test command starts.
+///
+/// Panics with instructions when it is not set: a test that needs the server must fail,
+/// never pass by skipping. It also refuses anything but a loopback address, so a developer
+/// with AWS credentials in the environment can never run the suite against a real account.
+pub fn dynamodb_endpoint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    assert!(
+        !endpoint.is_empty(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need a DynamoDB-compatible server. \
+         Run them with ./scripts/test, which starts moto for them (see README.md)."
+    );
+    let host = endpoint.trim_start_matches("http://");
+    assert!(
+        host.starts_with("127.0.0.1:")
+            || host.starts_with("localhost:")
+            || host.starts_with("[::1]:"),
+        "AWS_ENDPOINT_URL_DYNAMODB={endpoint} is not a loopback address; refusing to run tests against it"
+    );
+    endpoint
+}
