@@ -58,10 +58,7 @@ pub struct ClaimNames {
 
 impl Default for ClaimNames {
     fn default() -> Self {
-        Self {
-            team: "team_id".into(),
-            role: "role".into(),
-        }
+        Self { team: "team_id".into(), role: "role".into() }
     }
 }
 
@@ -86,20 +83,14 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
         let catalog_text = vars.required("ALLOWED_SCOPES")?;
-        let catalog =
-            ScopeCatalog::parse(&catalog_text).map_err(|e| invalid("ALLOWED_SCOPES", e))?;
+        let catalog = ScopeCatalog::parse(&catalog_text).map_err(|e| invalid("ALLOWED_SCOPES", e))?;
         let routes = RouteRules::parse(&vars.required("ROUTE_SCOPES")?, &catalog)
             .map_err(|e| invalid("ROUTE_SCOPES", e))?;
         let defaults = Limits::default();
         let limits = Limits {
             max_key_lifetime: vars.days("KEY_MAX_LIFETIME_DAYS", defaults.max_key_lifetime, 1)?,
             retention: vars.days("KEY_RETENTION_DAYS", defaults.retention, 0)?,
-            max_active_keys: vars.number(
-                "MAX_ACTIVE_KEYS_PER_BOT",
-                defaults.max_active_keys,
-                1,
-                10_000,
-            )?,
+            max_active_keys: vars.number("MAX_ACTIVE_KEYS_PER_BOT", defaults.max_active_keys, 1, 10_000)?,
             max_name_chars: vars.number("NAME_MAX_CHARS", defaults.max_name_chars, 1, 10_000)?,
             rotation_grace: Duration::from_secs(vars.number(
                 "KEY_ROTATION_GRACE_SECONDS",
@@ -109,28 +100,15 @@ impl Config {
             )?),
         };
         let claims = ClaimNames {
-            team: vars
-                .optional("OWNER_TEAM_CLAIM")
-                .unwrap_or(ClaimNames::default().team),
-            role: vars
-                .optional("OWNER_ROLE_CLAIM")
-                .unwrap_or(ClaimNames::default().role),
+            team: vars.optional("OWNER_TEAM_CLAIM").unwrap_or(ClaimNames::default().team),
+            role: vars.optional("OWNER_ROLE_CLAIM").unwrap_or(ClaimNames::default().role),
         };
-        Ok(Self {
-            table_name: vars.required("TABLE_NAME")?,
-            catalog,
-            routes,
-            limits,
-            claims,
-        })
+        Ok(Self { table_name: vars.required("TABLE_NAME")?, catalog, routes, limits, claims })
     }
 }
 
 fn invalid(name: &'static str, problem: impl ToString) -> ConfigError {
-    ConfigError {
-        name,
-        problem: problem.to_string(),
-    }
+    ConfigError { name, problem: problem.to_string() }
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -138,14 +116,11 @@ struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 impl Vars<'_> {
     /// A set, non-blank value.
     fn optional(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.optional(name)
-            .ok_or_else(|| invalid(name, "is required and not set"))
+        self.optional(name).ok_or_else(|| invalid(name, "is required and not set"))
     }
 
     fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
@@ -157,19 +132,11 @@ impl Vars<'_> {
         };
         match text.parse::<T>() {
             Ok(n) if n >= min && n <= max => Ok(n),
-            _ => Err(invalid(
-                name,
-                format!("must be a whole number from {min} to {max}, got {text:?}"),
-            )),
+            _ => Err(invalid(name, format!("must be a whole number from {min} to {max}, got {text:?}"))),
         }
     }
 
-    fn days(
-        &self,
-        name: &'static str,
-        default: Duration,
-        min: u64,
-    ) -> Result<Duration, ConfigError> {
+    fn days(&self, name: &'static str, default: Duration, min: u64) -> Result<Duration, ConfigError> {
         let days = self.number(name, default.as_secs() / DAY, min, 3650)?;
         Ok(Duration::from_secs(days * DAY))
     }
@@ -212,10 +179,7 @@ mod tests {
             ("OWNER_TEAM_CLAIM", "custom:team"),
         ])
         .unwrap();
-        assert_eq!(
-            config.limits.max_key_lifetime,
-            Duration::from_secs(90 * DAY)
-        );
+        assert_eq!(config.limits.max_key_lifetime, Duration::from_secs(90 * DAY));
         assert_eq!(config.limits.retention, Duration::ZERO);
         assert_eq!(config.limits.max_active_keys, 5);
         assert_eq!(config.claims.team, "custom:team");
@@ -235,10 +199,7 @@ mod tests {
         for (name, value) in cases {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("configuration variable {name}: "))
-            );
+            assert!(err.to_string().starts_with(&format!("configuration variable {name}: ")));
         }
     }
 }

@@ -15,8 +15,7 @@ use chrono::{DateTime, Utc};
 
 /// Digits, then upper case, then lower case: ASCII order, so fixed-width base62 numbers sort
 /// the same as the numbers they encode.
-pub(crate) const BASE62: &[u8; 62] =
-    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Length of a bot user or key id.
 pub const ID_LEN: usize = 16;
@@ -71,11 +70,7 @@ pub struct InvalidId;
 
 fn parse_id(input: &str) -> Result<[u8; ID_LEN], InvalidId> {
     let bytes: [u8; ID_LEN] = input.as_bytes().try_into().map_err(|_| InvalidId)?;
-    if bytes.iter().all(|&b| is_base62(b)) {
-        Ok(bytes)
-    } else {
-        Err(InvalidId)
-    }
+    if bytes.iter().all(|&b| is_base62(b)) { Ok(bytes) } else { Err(InvalidId) }
 }
 
 fn generate_id(now: DateTime<Utc>) -> [u8; ID_LEN] {
@@ -159,13 +154,7 @@ mod tests {
 
     #[test]
     fn wrong_length_or_characters_are_not_ids() {
-        for bad in [
-            "",
-            "short",
-            "0123456789abcdefg",
-            "0123456789abcde-",
-            "0123456789abcdé",
-        ] {
+        for bad in ["", "short", "0123456789abcdefg", "0123456789abcde-", "0123456789abcdé"] {
             assert_eq!(BotId::parse(bad), Err(InvalidId), "{bad:?}");
         }
     }

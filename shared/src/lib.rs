@@ -12,6 +12,7 @@ pub mod model;
 pub mod routes;
 pub mod scope;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

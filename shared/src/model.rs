@@ -115,23 +115,14 @@ pub enum ExpiryError {
 }
 
 impl Expiry {
-    pub fn parse(
-        input: &str,
-        now: DateTime<Utc>,
-        max_lifetime: Duration,
-    ) -> Result<Self, ExpiryError> {
-        let at = DateTime::parse_from_rfc3339(input)
-            .map_err(|_| ExpiryError::Unparseable)?
-            .with_timezone(&Utc);
+    pub fn parse(input: &str, now: DateTime<Utc>, max_lifetime: Duration) -> Result<Self, ExpiryError> {
+        let at =
+            DateTime::parse_from_rfc3339(input).map_err(|_| ExpiryError::Unparseable)?.with_timezone(&Utc);
         Self::at(at, now, max_lifetime)
     }
 
     /// Checks an instant against `now`; times are kept to the millisecond, as stored.
-    pub fn at(
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        max_lifetime: Duration,
-    ) -> Result<Self, ExpiryError> {
+    pub fn at(at: DateTime<Utc>, now: DateTime<Utc>, max_lifetime: Duration) -> Result<Self, ExpiryError> {
         let at = truncate_to_millis(at);
         if at <= now {
             return Err(ExpiryError::NotInFuture);
@@ -170,11 +161,7 @@ pub enum KeyStatus {
 
 impl KeyStatus {
     /// `revoked` if revoked at all, else `expired` once `expires_at <= now`, else `active`.
-    pub fn at(
-        revoked_at: Option<DateTime<Utc>>,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn at(revoked_at: Option<DateTime<Utc>>, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         if revoked_at.is_some() {
             Self::Revoked
         } else if expires_at <= now {
@@ -263,13 +250,7 @@ impl NewKey {
             replaced_by: None,
             replaces: None,
         };
-        (
-            Self {
-                key,
-                hash: issued.hash,
-            },
-            issued.raw,
-        )
+        (Self { key, hash: issued.hash }, issued.raw)
     }
 
     /// Marks this key as the replacement of `old` in a rotation.
@@ -299,16 +280,9 @@ pub struct Principal {
 }
 
 /// When a rotated-out key stops working: `min(its expiry, now + grace)`.
-pub fn rotation_deadline(
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    grace: Duration,
-) -> DateTime<Utc> {
+pub fn rotation_deadline(expires_at: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> DateTime<Utc> {
     let grace = TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX);
-    now.checked_add_signed(grace)
-        .map_or(expires_at, |deadline| {
-            expires_at.min(truncate_to_millis(deadline))
-        })
+    now.checked_add_signed(grace).map_or(expires_at, |deadline| expires_at.min(truncate_to_millis(deadline)))
 }
 
 #[cfg(test)]
@@ -327,22 +301,9 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(Name::parse("  ci bot ", 100).unwrap().as_str(), "ci bot");
         assert_eq!(Name::parse("   ", 100), Err(NameError::Blank));
-        assert_eq!(
-            Name::parse(&"é".repeat(100), 100)
-                .unwrap()
-                .as_str()
-                .chars()
-                .count(),
-            100
-        );
-        assert_eq!(
-            Name::parse(&"é".repeat(101), 100),
-            Err(NameError::TooLong { max: 100 })
-        );
-        assert_eq!(
-            Name::parse("tab\there", 100),
-            Err(NameError::ControlCharacter)
-        );
+        assert_eq!(Name::parse(&"é".repeat(100), 100).unwrap().as_str().chars().count(), 100);
+        assert_eq!(Name::parse(&"é".repeat(101), 100), Err(NameError::TooLong { max: 100 }));
+        assert_eq!(Name::parse("tab\there", 100), Err(NameError::ControlCharacter));
     }
 
     #[test]
@@ -356,20 +317,11 @@ mod tests {
     #[test]
     fn expiry_must_be_in_the_future_and_within_the_lifetime() {
         let parse = |s: &str| Expiry::parse(s, now(), YEAR);
-        assert_eq!(
-            parse("2026-11-28T12:00:00Z").unwrap().get(),
-            now() + TimeDelta::days(1)
-        );
-        assert_eq!(
-            parse("2026-11-27T13:00:00+01:00"),
-            Err(ExpiryError::NotInFuture)
-        );
+        assert_eq!(parse("2026-11-28T12:00:00Z").unwrap().get(), now() + TimeDelta::days(1));
+        assert_eq!(parse("2026-11-27T13:00:00+01:00"), Err(ExpiryError::NotInFuture));
         assert_eq!(parse("2026-11-27T11:59:59Z"), Err(ExpiryError::NotInFuture));
         assert!(parse("2027-11-27T12:00:00Z").is_ok());
-        assert_eq!(
-            parse("2027-11-27T12:00:00.001Z"),
-            Err(ExpiryError::TooFar { max_days: 365 })
-        );
+        assert_eq!(parse("2027-11-27T12:00:00.001Z"), Err(ExpiryError::TooFar { max_days: 365 }));
         assert_eq!(parse("next tuesday"), Err(ExpiryError::Unparseable));
         assert_eq!(parse("2027-01-01"), Err(ExpiryError::Unparseable));
     }
@@ -377,37 +329,19 @@ mod tests {
     #[test]
     fn status_is_revoked_then_expired_then_active() {
         let t = now();
-        assert_eq!(
-            KeyStatus::at(None, t + TimeDelta::milliseconds(1), t),
-            KeyStatus::Active
-        );
+        assert_eq!(KeyStatus::at(None, t + TimeDelta::milliseconds(1), t), KeyStatus::Active);
         assert_eq!(KeyStatus::at(None, t, t), KeyStatus::Expired);
-        assert_eq!(
-            KeyStatus::at(Some(t), t + TimeDelta::days(1), t),
-            KeyStatus::Revoked
-        );
-        assert_eq!(
-            KeyStatus::at(Some(t), t - TimeDelta::days(1), t),
-            KeyStatus::Revoked
-        );
+        assert_eq!(KeyStatus::at(Some(t), t + TimeDelta::days(1), t), KeyStatus::Revoked);
+        assert_eq!(KeyStatus::at(Some(t), t - TimeDelta::days(1), t), KeyStatus::Revoked);
     }
 
     #[test]
     fn rotation_deadline_is_the_earlier_of_expiry_and_grace() {
         let t = now();
         let hour = Duration::from_secs(3600);
-        assert_eq!(
-            rotation_deadline(t + TimeDelta::days(1), t, hour),
-            t + TimeDelta::hours(1)
-        );
-        assert_eq!(
-            rotation_deadline(t + TimeDelta::minutes(5), t, hour),
-            t + TimeDelta::minutes(5)
-        );
-        assert_eq!(
-            rotation_deadline(t + TimeDelta::days(1), t, Duration::ZERO),
-            t
-        );
+        assert_eq!(rotation_deadline(t + TimeDelta::days(1), t, hour), t + TimeDelta::hours(1));
+        assert_eq!(rotation_deadline(t + TimeDelta::minutes(5), t, hour), t + TimeDelta::minutes(5));
+        assert_eq!(rotation_deadline(t + TimeDelta::days(1), t, Duration::ZERO), t);
     }
 
     proptest! {

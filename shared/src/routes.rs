@@ -31,9 +31,7 @@ use std::collections::BTreeSet;
 
 use crate::scope::{Scope, ScopeCatalog, Scopes};
 
-const METHODS: [&str; 8] = [
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*",
-];
+const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"];
 
 /// What a rule asks of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +86,8 @@ impl RouteRules {
             .map(str::trim)
             .filter(|rule| !rule.is_empty())
             .map(|rule| {
-                parse_rule(rule, catalog).map_err(|problem| RouteRulesError::Rule {
-                    rule: rule.to_owned(),
-                    problem,
-                })
+                parse_rule(rule, catalog)
+                    .map_err(|problem| RouteRulesError::Rule { rule: rule.to_owned(), problem })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if rules.is_empty() {
@@ -106,38 +102,25 @@ impl RouteRules {
 
     /// The HTTP API decision: may a key with `scopes` call `method path`?
     pub fn permits(&self, scopes: &Scopes, method: &str, path: &str) -> bool {
-        self.0
-            .iter()
-            .any(|rule| rule.met_by(scopes) && matches_request(&rule.pattern, method, path))
+        self.0.iter().any(|rule| rule.met_by(scopes) && matches_request(&rule.pattern, method, path))
     }
 
     /// The REST policy's resources (as ARN tails): every pattern `scopes` opens, each once.
     pub fn permitted_patterns(&self, scopes: &Scopes) -> BTreeSet<&str> {
-        self.0
-            .iter()
-            .filter(|rule| rule.met_by(scopes))
-            .map(|rule| rule.pattern.as_str())
-            .collect()
+        self.0.iter().filter(|rule| rule.met_by(scopes)).map(|rule| rule.pattern.as_str()).collect()
     }
 }
 
 fn parse_rule(rule: &str, catalog: &ScopeCatalog) -> Result<RouteRule, String> {
     let (route, need) = rule.split_once('=').ok_or("expected METHOD /path=scope")?;
-    let (method, path) = route
-        .trim()
-        .split_once(' ')
-        .ok_or("expected a method, one space, then a path")?;
+    let (method, path) = route.trim().split_once(' ').ok_or("expected a method, one space, then a path")?;
     if !METHODS.contains(&method) {
         return Err(format!("method must be one of {}", METHODS.join(", ")));
     }
-    let path_ok = path.starts_with('/')
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b',' && b != b'=');
+    let path_ok =
+        path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic() && b != b',' && b != b'=');
     if !path_ok {
-        return Err(
-            "path must start with / and hold printable ASCII without spaces, ',' or '='".into(),
-        );
+        return Err("path must start with / and hold printable ASCII without spaces, ',' or '='".into());
     }
     let need = match need.trim() {
         "*" => Need::AnyValidKey,
@@ -149,10 +132,7 @@ fn parse_rule(rule: &str, catalog: &ScopeCatalog) -> Result<RouteRule, String> {
             Need::Scope(scope)
         }
     };
-    Ok(RouteRule {
-        pattern: format!("{method}{path}"),
-        need,
-    })
+    Ok(RouteRule { pattern: format!("{method}{path}"), need })
 }
 
 /// Matches `{method}{path}` against a pattern without building the joined string.
@@ -239,10 +219,7 @@ mod tests {
     fn star_needs_only_a_valid_key() {
         let rules = rules("GET /health=*");
         assert!(rules.permits(&scopes(&["billing:read"]), "GET", "/health"));
-        assert_eq!(
-            rules.permitted_patterns(&scopes(&["billing:read"])).len(),
-            1
-        );
+        assert_eq!(rules.permitted_patterns(&scopes(&["billing:read"])).len(), 1);
     }
 
     #[test]
@@ -252,10 +229,7 @@ mod tests {
              POST /projects=projects:write",
         );
         let patterns = rules.permitted_patterns(&scopes(&["projects:read", "billing:read"]));
-        assert_eq!(
-            patterns.into_iter().collect::<Vec<_>>(),
-            ["GET/projects/*", "HEAD/projects/*"]
-        );
+        assert_eq!(patterns.into_iter().collect::<Vec<_>>(), ["GET/projects/*", "HEAD/projects/*"]);
     }
 
     #[test]
@@ -278,9 +252,7 @@ mod tests {
             ("GET /a=projects", "not a scope"),
         ];
         for (input, expected) in bad {
-            let err = RouteRules::parse(input, &catalog())
-                .unwrap_err()
-                .to_string();
+            let err = RouteRules::parse(input, &catalog()).unwrap_err().to_string();
             assert!(err.contains(expected), "{input:?} gave {err:?}");
         }
     }

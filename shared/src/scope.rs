@@ -35,8 +35,7 @@ fn valid_part(part: &str) -> bool {
     let mut chars = part.chars();
     part.len() <= MAX_PART
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 impl Scope {
@@ -119,10 +118,7 @@ impl Scopes {
     /// Rebuilds scopes read back from a store, which only ever holds validated ones; the
     /// catalogue is not consulted, so a scope later dropped from it still reads back.
     pub fn from_stored<I: IntoIterator<Item = String>>(stored: I) -> Result<Self, ScopeError> {
-        let scopes = stored
-            .into_iter()
-            .map(|s| Scope::parse(&s))
-            .collect::<Result<BTreeSet<_>, _>>()?;
+        let scopes = stored.into_iter().map(|s| Scope::parse(&s)).collect::<Result<BTreeSet<_>, _>>()?;
         if scopes.is_empty() {
             return Err(ScopeError::Empty);
         }
@@ -160,43 +156,19 @@ mod tests {
 
     #[test]
     fn scopes_are_resource_colon_action() {
-        for good in [
-            "projects:read",
-            "a:b",
-            "audit-log:read",
-            "files.v2:write_all",
-        ] {
+        for good in ["projects:read", "a:b", "audit-log:read", "files.v2:write_all"] {
             assert!(Scope::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "projects",
-            "projects:",
-            ":read",
-            "Projects:read",
-            "a:b:c",
-            "a :b",
-            "1a:b",
-        ] {
-            assert_eq!(
-                Scope::parse(bad),
-                Err(ScopeError::Invalid(bad.into())),
-                "{bad}"
-            );
+        for bad in ["", "projects", "projects:", ":read", "Projects:read", "a:b:c", "a :b", "1a:b"] {
+            assert_eq!(Scope::parse(bad), Err(ScopeError::Invalid(bad.into())), "{bad}");
         }
     }
 
     #[test]
     fn catalogue_rejects_bad_entries_and_repeats() {
         assert_eq!(ScopeCatalog::parse(" , "), Err(ScopeError::Empty));
-        assert!(matches!(
-            ScopeCatalog::parse("a:b,nope"),
-            Err(ScopeError::Invalid(_))
-        ));
-        assert_eq!(
-            ScopeCatalog::parse("a:b,a:b"),
-            Err(ScopeError::Duplicate("a:b".into()))
-        );
+        assert!(matches!(ScopeCatalog::parse("a:b,nope"), Err(ScopeError::Invalid(_))));
+        assert_eq!(ScopeCatalog::parse("a:b,a:b"), Err(ScopeError::Duplicate("a:b".into())));
     }
 
     #[test]

@@ -159,28 +159,18 @@ impl IssuedKey {
         let hash = SecretHash::of(&raw[SECRET_AT..CHECKSUM_AT]);
         let raw = String::from_utf8(raw.to_vec()).expect("keys are ASCII");
         let hint = format!("{PREFIX}…{}", &raw[TOKEN_LEN - 4..]);
-        Self {
-            key_id,
-            raw: RawKey(raw),
-            hash,
-            hint,
-        }
+        Self { key_id, raw: RawKey(raw), hash, hint }
     }
 }
 
 /// The offline checks: shape, alphabet and checksum. Never panics, never allocates.
 pub fn parse(input: &str) -> Result<ParsedToken, TokenError> {
-    let bytes: &[u8; TOKEN_LEN] = input
-        .as_bytes()
-        .try_into()
-        .map_err(|_| TokenError::Malformed)?;
+    let bytes: &[u8; TOKEN_LEN] = input.as_bytes().try_into().map_err(|_| TokenError::Malformed)?;
     let shape_ok = bytes.starts_with(PREFIX.as_bytes())
         && bytes[KEY_AT - 1] == b'_'
         && bytes[SECRET_AT - 1] == b'_'
         && bytes[BOT_AT..KEY_AT - 1].iter().all(|&b| ids::is_base62(b))
-        && bytes[KEY_AT..SECRET_AT - 1]
-            .iter()
-            .all(|&b| ids::is_base62(b))
+        && bytes[KEY_AT..SECRET_AT - 1].iter().all(|&b| ids::is_base62(b))
         && bytes[SECRET_AT..].iter().all(|&b| ids::is_base62(b));
     if !shape_ok {
         return Err(TokenError::Malformed);
@@ -196,9 +186,7 @@ pub fn parse(input: &str) -> Result<ParsedToken, TokenError> {
     Ok(ParsedToken {
         bot_id: BotId::parse(id(BOT_AT..KEY_AT - 1)).map_err(|_| TokenError::Malformed)?,
         key_id: KeyId::parse(id(KEY_AT..SECRET_AT - 1)).map_err(|_| TokenError::Malformed)?,
-        secret: bytes[SECRET_AT..CHECKSUM_AT]
-            .try_into()
-            .map_err(|_| TokenError::Malformed)?,
+        secret: bytes[SECRET_AT..CHECKSUM_AT].try_into().map_err(|_| TokenError::Malformed)?,
     })
 }
 
@@ -246,11 +234,7 @@ mod tests {
         let raw = key.raw.expose();
         let parsed = parse(raw).unwrap();
         let secret = &raw[SECRET_AT..CHECKSUM_AT];
-        for printed in [
-            format!("{key:?}"),
-            format!("{parsed:?}"),
-            format!("{:?}", key.hash),
-        ] {
+        for printed in [format!("{key:?}"), format!("{parsed:?}"), format!("{:?}", key.hash)] {
             assert!(!printed.contains(secret), "{printed}");
         }
     }
@@ -272,11 +256,7 @@ mod tests {
             &multibyte,
             &"x".repeat(1 << 20),
         ] {
-            assert_eq!(
-                parse(input).err(),
-                Some(TokenError::Malformed),
-                "{input:.40}"
-            );
+            assert_eq!(parse(input).err(), Some(TokenError::Malformed), "{input:.40}");
         }
     }
 

@@ -1,6 +1,10 @@
 //! Test support shared by the integration test binaries: a fresh world per test, on either
-//! store, and the one way to reach the DynamoDB-protocol server the test command starts.
+//! store, API Gateway events from the AWS documentation's examples, log capture, and the one
+//! way to reach the DynamoDB-protocol server the test command starts.
 
+pub mod apigw;
+pub mod counting;
+pub mod logs;
 pub mod world;
 
 /// The endpoint of the DynamoDB-compatible server (moto) the README test command starts.
@@ -17,9 +21,7 @@ pub fn dynamodb_endpoint() -> String {
     );
     let host = endpoint.trim_start_matches("http://");
     assert!(
-        host.starts_with("127.0.0.1:")
-            || host.starts_with("localhost:")
-            || host.starts_with("[::1]:"),
+        host.starts_with("127.0.0.1:") || host.starts_with("localhost:") || host.starts_with("[::1]:"),
         "AWS_ENDPOINT_URL_DYNAMODB={endpoint} is not a loopback address; refusing to run tests against it"
     );
     endpoint

@@ -11,22 +11,14 @@ use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
 use nico_keys::store::embedded::EmbeddedStore;
 use nico_keys::token::RawKey;
-use nico_keys::{
-    ApiKey, BotId, BotUser, Limits, ManualClock, Name, ScopeCatalog, Scopes, Subject, TeamId,
-};
+use nico_keys::{ApiKey, BotId, BotUser, Limits, ManualClock, Name, ScopeCatalog, Scopes, Subject, TeamId};
 
 pub const SCOPES: &str = "projects:read,projects:write,billing:read";
 
 /// Where a world keeps its data, for tests that look underneath the store.
 pub enum Backing {
-    Dynamo {
-        client: dynamodb::Client,
-        table: String,
-    },
-    Sqlite {
-        path: PathBuf,
-        _dir: tempfile::TempDir,
-    },
+    Dynamo { client: dynamodb::Client, table: String },
+    Sqlite { path: PathBuf, _dir: tempfile::TempDir },
 }
 
 pub struct World<S> {
@@ -99,9 +91,7 @@ impl<S: Store> World<S> {
             created_by: self.owner.clone(),
             deleted_at: None,
         };
-        nico_keys::store::BotStore::create_bot(&self.store, &bot)
-            .await
-            .unwrap();
+        nico_keys::store::BotStore::create_bot(&self.store, &bot).await.unwrap();
         bot
     }
 
@@ -111,17 +101,16 @@ impl<S: Store> World<S> {
 
     /// A key for `bot` that expires after `lifetime`, not yet stored.
     pub fn new_key(&self, bot: &BotUser, lifetime: TimeDelta) -> (NewKey, RawKey) {
-        let expiry = Expiry::at(
-            self.now() + lifetime,
-            self.now(),
-            self.limits.max_key_lifetime,
-        )
-        .unwrap();
+        self.new_key_with(bot, lifetime, &["projects:read", "projects:write"])
+    }
+
+    pub fn new_key_with(&self, bot: &BotUser, lifetime: TimeDelta, scopes: &[&str]) -> (NewKey, RawKey) {
+        let expiry = Expiry::at(self.now() + lifetime, self.now(), self.limits.max_key_lifetime).unwrap();
         NewKey::issue(
             &bot.team_id,
             bot.id,
             Name::parse("deploy key", 100).unwrap(),
-            self.scopes(&["projects:read", "projects:write"]),
+            self.scopes(scopes),
             expiry,
             &self.owner,
             self.now(),
@@ -135,10 +124,14 @@ impl<S: Store> World<S> {
 
     pub async fn key_for(&self, bot: &BotUser, lifetime: TimeDelta) -> (ApiKey, RawKey) {
         let (new, raw) = self.new_key(bot, lifetime);
-        self.store
-            .create_key(&new, self.limits.max_active_keys, self.now())
-            .await
-            .unwrap();
+        self.store.create_key(&new, self.limits.max_active_keys, self.now()).await.unwrap();
+        (new.key, raw)
+    }
+
+    /// A stored key for `bot` with `scopes`, valid for 30 days.
+    pub async fn key_for_scopes(&self, bot: &BotUser, scopes: &[&str]) -> (ApiKey, RawKey) {
+        let (new, raw) = self.new_key_with(bot, TimeDelta::days(30), scopes);
+        self.store.create_key(&new, self.limits.max_active_keys, self.now()).await.unwrap();
         (new.key, raw)
     }
 
@@ -154,13 +147,8 @@ impl<S: Store> World<S> {
                 let mut values = Vec::new();
                 let mut start = None;
                 loop {
-                    let page = client
-                        .scan()
-                        .table_name(table)
-                        .set_exclusive_start_key(start)
-                        .send()
-                        .await
-                        .unwrap();
+                    let page =
+                        client.scan().table_name(table).set_exclusive_start_key(start).send().await.unwrap();
                     for item in page.items() {
                         for (name, value) in item {
                             values.push(name.clone());
@@ -183,9 +171,7 @@ impl<S: Store> World<S> {
                     while let Some(row) = rows.next().unwrap() {
                         for i in 0..columns {
                             match row.get_ref(i).unwrap() {
-                                rusqlite::types::ValueRef::Blob(bytes) => {
-                                    render_bytes(bytes, &mut values)
-                                }
+                                rusqlite::types::ValueRef::Blob(bytes) => render_bytes(bytes, &mut values),
                                 rusqlite::types::ValueRef::Text(text) => {
                                     values.push(String::from_utf8_lossy(text).into_owned())
                                 }

@@ -91,17 +91,10 @@ async fn revoked_key_is_rejected_immediately<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (key, raw) = w.key(&bot).await;
 
-    let revoked = w
-        .store
-        .revoke_key(&w.team, bot.id, key.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let revoked = w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
     assert_eq!(revoked.revoked_at, Some(w.now()));
     assert_eq!(revoked.revoked_by.as_ref(), Some(&w.owner));
-    assert_eq!(
-        rejection(w.store.verify(raw.expose(), w.now()).await),
-        Rejection::Revoked
-    );
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
 
     let listed = w.store.list_keys(&w.team, bot.id, None, 10).await.unwrap();
     assert_eq!(listed.items[0].status(w.now()), KeyStatus::Revoked);
@@ -110,55 +103,26 @@ async fn revoked_key_is_rejected_immediately<S: Store>(w: World<S>) {
 async fn revoking_again_changes_nothing<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (key, _) = w.key(&bot).await;
-    let first = w
-        .store
-        .revoke_key(&w.team, bot.id, key.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let first = w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
 
     w.clock.advance(TimeDelta::minutes(5));
     let other_owner = nico_keys::Subject::parse("owner-2").unwrap();
-    let again = w
-        .store
-        .revoke_key(&w.team, bot.id, key.id, &other_owner, w.now())
-        .await
-        .unwrap();
+    let again = w.store.revoke_key(&w.team, bot.id, key.id, &other_owner, w.now()).await.unwrap();
     assert_eq!(again, first, "the first revocation's time and author stand");
 }
 
 async fn a_revoked_key_never_becomes_active_again<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (key, raw) = w.key(&bot).await;
-    w.store
-        .revoke_key(&w.team, bot.id, key.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
 
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated = w
-        .store
-        .rotate_key(
-            &w.team,
-            key.id,
-            &replacement.replacing(key.id),
-            w.now(),
-            w.now(),
-        )
-        .await;
-    assert!(
-        matches!(rotated, Err(StoreError::KeyRevoked)),
-        "{rotated:?}"
-    );
-    w.store
-        .revoke_key(&w.team, bot.id, key.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let rotated = w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.now()).await;
+    assert!(matches!(rotated, Err(StoreError::KeyRevoked)), "{rotated:?}");
+    w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
 
     w.clock.advance(TimeDelta::days(1));
-    assert_eq!(
-        rejection(w.store.verify(raw.expose(), w.now()).await),
-        Rejection::Revoked
-    );
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
     let stored = w.store.get_key(&w.team, bot.id, key.id).await.unwrap();
     assert_eq!(stored.status(w.now()), KeyStatus::Revoked);
 }
@@ -172,10 +136,7 @@ async fn key_expires_at_the_exact_millisecond<S: Store>(w: World<S>) {
     assert_eq!(key.status(w.now()), KeyStatus::Active);
 
     w.clock.set(key.expires_at);
-    assert_eq!(
-        rejection(w.store.verify(raw.expose(), w.now()).await),
-        Rejection::Expired
-    );
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Expired);
     let stored = w.store.get_key(&w.team, bot.id, key.id).await.unwrap();
     assert_eq!(stored.status(w.now()), KeyStatus::Expired);
 }
@@ -186,23 +147,14 @@ async fn wrong_secret_unknown_key_and_malformed_key_are_rejected<S: Store>(w: Wo
     let (never_stored, unknown) = w.new_key(&bot, TimeDelta::days(1));
     drop(never_stored);
 
-    assert_eq!(
-        rejection(w.store.verify(unknown.expose(), w.now()).await),
-        Rejection::UnknownKey
-    );
+    assert_eq!(rejection(w.store.verify(unknown.expose(), w.now()).await), Rejection::UnknownKey);
 
     // Same ids, another secret with a valid checksum: only the digest comparison can tell.
     let forged = forge_secret(&raw);
-    assert_eq!(
-        rejection(w.store.verify(&forged, w.now()).await),
-        Rejection::WrongSecret
-    );
+    assert_eq!(rejection(w.store.verify(&forged, w.now()).await), Rejection::WrongSecret);
 
     let malformed = &raw.expose()[..40];
-    assert_eq!(
-        rejection(w.store.verify(malformed, w.now()).await).reason(),
-        "malformed"
-    );
+    assert_eq!(rejection(w.store.verify(malformed, w.now()).await).reason(), "malformed");
 }
 
 /// The same key ids with a different secret and a recomputed, valid checksum.
@@ -230,11 +182,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -246,52 +194,22 @@ async fn keys_of_one_team_are_invisible_to_another<S: Store>(w: World<S>) {
     let other = TeamId::parse("team-b").unwrap();
     let theirs = w.bot_in(&other, "their bot").await;
 
-    assert!(matches!(
-        w.store.get_bot(&other, bot.id).await,
-        Err(StoreError::BotNotFound)
-    ));
-    assert!(matches!(
-        w.store.list_keys(&other, bot.id, None, 10).await,
-        Err(StoreError::BotNotFound)
-    ));
-    assert!(matches!(
-        w.store.get_key(&other, bot.id, key.id).await,
-        Err(StoreError::BotNotFound)
-    ));
-    let revoked = w
-        .store
-        .revoke_key(&other, bot.id, key.id, &w.owner, w.now())
-        .await;
-    assert!(
-        matches!(revoked, Err(StoreError::KeyNotFound)),
-        "{revoked:?}"
-    );
+    assert!(matches!(w.store.get_bot(&other, bot.id).await, Err(StoreError::BotNotFound)));
+    assert!(matches!(w.store.list_keys(&other, bot.id, None, 10).await, Err(StoreError::BotNotFound)));
+    assert!(matches!(w.store.get_key(&other, bot.id, key.id).await, Err(StoreError::BotNotFound)));
+    let revoked = w.store.revoke_key(&other, bot.id, key.id, &w.owner, w.now()).await;
+    assert!(matches!(revoked, Err(StoreError::KeyNotFound)), "{revoked:?}");
     let (mut smuggled, _) = w.new_key(&bot, TimeDelta::days(1));
     smuggled.key.team_id = other.clone();
-    let rotated = w
-        .store
-        .rotate_key(
-            &other,
-            key.id,
-            &smuggled.replacing(key.id),
-            w.now(),
-            w.now(),
-        )
-        .await;
-    assert!(
-        matches!(rotated, Err(StoreError::BotNotFound)),
-        "{rotated:?}"
-    );
+    let rotated = w.store.rotate_key(&other, key.id, &smuggled.replacing(key.id), w.now(), w.now()).await;
+    assert!(matches!(rotated, Err(StoreError::BotNotFound)), "{rotated:?}");
     assert!(matches!(
         w.store.delete_bot(&other, bot.id, &w.owner, w.now()).await,
         Err(StoreError::BotNotFound)
     ));
 
     let listed = w.store.list_bots(&other, None, 10).await.unwrap();
-    assert_eq!(
-        listed.items.iter().map(|b| b.id).collect::<Vec<_>>(),
-        [theirs.id]
-    );
+    assert_eq!(listed.items.iter().map(|b| b.id).collect::<Vec<_>>(), [theirs.id]);
     verify_ok(w.store.verify(raw.expose(), w.now()).await);
 }
 
@@ -300,39 +218,18 @@ async fn unknown_ids_are_not_found<S: Store>(w: World<S>) {
     let missing_bot = nico_keys::BotId::generate(w.now());
     let missing_key = KeyId::generate(w.now());
 
+    assert!(matches!(w.store.get_bot(&w.team, missing_bot).await, Err(StoreError::BotNotFound)));
+    assert!(matches!(w.store.get_key(&w.team, bot.id, missing_key).await, Err(StoreError::KeyNotFound)));
     assert!(matches!(
-        w.store.get_bot(&w.team, missing_bot).await,
-        Err(StoreError::BotNotFound)
-    ));
-    assert!(matches!(
-        w.store.get_key(&w.team, bot.id, missing_key).await,
-        Err(StoreError::KeyNotFound)
-    ));
-    assert!(matches!(
-        w.store
-            .revoke_key(&w.team, bot.id, missing_key, &w.owner, w.now())
-            .await,
+        w.store.revoke_key(&w.team, bot.id, missing_key, &w.owner, w.now()).await,
         Err(StoreError::KeyNotFound)
     ));
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated = w
-        .store
-        .rotate_key(
-            &w.team,
-            missing_key,
-            &replacement.replacing(missing_key),
-            w.now(),
-            w.now(),
-        )
-        .await;
-    assert!(
-        matches!(rotated, Err(StoreError::KeyNotFound)),
-        "{rotated:?}"
-    );
+    let rotated =
+        w.store.rotate_key(&w.team, missing_key, &replacement.replacing(missing_key), w.now(), w.now()).await;
+    assert!(matches!(rotated, Err(StoreError::KeyNotFound)), "{rotated:?}");
     assert!(matches!(
-        w.store
-            .delete_bot(&w.team, missing_bot, &w.owner, w.now())
-            .await,
+        w.store.delete_bot(&w.team, missing_bot, &w.owner, w.now()).await,
         Err(StoreError::BotNotFound)
     ));
 }
@@ -368,10 +265,7 @@ async fn bot_users_list_in_creation_order_across_pages_without_deleted_ones<S: S
         let bot = w.bot().await;
         w.clock.advance(TimeDelta::milliseconds(1));
         if i % 3 == 1 {
-            w.store
-                .delete_bot(&w.team, bot.id, &w.owner, w.now())
-                .await
-                .unwrap();
+            w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
         } else {
             live.push(bot.id);
         }
@@ -394,29 +288,17 @@ async fn bot_users_list_in_creation_order_across_pages_without_deleted_ones<S: S
 
 async fn no_key_can_be_created_for_a_missing_or_deleted_bot_user<S: Store>(w: World<S>) {
     let bot = w.bot().await;
-    w.store
-        .delete_bot(&w.team, bot.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
     let (new, raw) = w.new_key(&bot, TimeDelta::days(1));
     let created = w.store.create_key(&new, 50, w.now()).await;
-    assert!(
-        matches!(created, Err(StoreError::BotDeleted)),
-        "{created:?}"
-    );
-    assert_eq!(
-        rejection(w.store.verify(raw.expose(), w.now()).await),
-        Rejection::UnknownKey
-    );
+    assert!(matches!(created, Err(StoreError::BotDeleted)), "{created:?}");
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::UnknownKey);
 
     let mut ghost = bot.clone();
     ghost.id = nico_keys::BotId::generate(w.now());
     let (new, _) = w.new_key(&ghost, TimeDelta::days(1));
     let created = w.store.create_key(&new, 50, w.now()).await;
-    assert!(
-        matches!(created, Err(StoreError::BotNotFound)),
-        "{created:?}"
-    );
+    assert!(matches!(created, Err(StoreError::BotNotFound)), "{created:?}");
 }
 
 async fn deleting_a_bot_user_revokes_all_its_keys<S: Store>(w: World<S>) {
@@ -426,98 +308,46 @@ async fn deleting_a_bot_user_revokes_all_its_keys<S: Store>(w: World<S>) {
         raws.push(w.key(&bot).await.1);
     }
     let (early, _) = w.key(&bot).await;
-    let early = w
-        .store
-        .revoke_key(&w.team, bot.id, early.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let early = w.store.revoke_key(&w.team, bot.id, early.id, &w.owner, w.now()).await.unwrap();
     let (_expired, _) = w.key_for(&bot, TimeDelta::minutes(1)).await;
 
     w.clock.advance(TimeDelta::minutes(2));
-    let deleted = w
-        .store
-        .delete_bot(&w.team, bot.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let deleted = w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
     assert_eq!(deleted.deleted_at, Some(w.now()));
 
     for raw in &raws {
-        assert_eq!(
-            rejection(w.store.verify(raw.expose(), w.now()).await),
-            Rejection::Revoked
-        );
+        assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
     }
     let stored = w.store.get_bot(&w.team, bot.id).await.unwrap();
     assert_eq!(stored.deleted_at, Some(w.now()));
-    assert!(matches!(
-        w.store.list_keys(&w.team, bot.id, None, 10).await,
-        Err(StoreError::BotDeleted)
-    ));
-    assert!(matches!(
-        w.store.get_key(&w.team, bot.id, early.id).await,
-        Err(StoreError::BotDeleted)
-    ));
+    assert!(matches!(w.store.list_keys(&w.team, bot.id, None, 10).await, Err(StoreError::BotDeleted)));
+    assert!(matches!(w.store.get_key(&w.team, bot.id, early.id).await, Err(StoreError::BotDeleted)));
 }
 
 async fn deleting_a_bot_user_twice_succeeds_and_keeps_the_first_deletion<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (_, raw) = w.key(&bot).await;
-    let first = w
-        .store
-        .delete_bot(&w.team, bot.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let first = w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
     w.clock.advance(TimeDelta::minutes(1));
-    let again = w
-        .store
-        .delete_bot(&w.team, bot.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    let again = w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
     assert_eq!(again.deleted_at, first.deleted_at);
-    assert_eq!(
-        rejection(w.store.verify(raw.expose(), w.now()).await),
-        Rejection::Revoked
-    );
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
 }
 
 async fn keys_of_a_deleted_bot_user_cannot_be_revoked_or_rotated<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (key, _) = w.key(&bot).await;
     let (revoked_before, _) = w.key(&bot).await;
-    w.store
-        .revoke_key(&w.team, bot.id, revoked_before.id, &w.owner, w.now())
-        .await
-        .unwrap();
-    w.store
-        .delete_bot(&w.team, bot.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    w.store.revoke_key(&w.team, bot.id, revoked_before.id, &w.owner, w.now()).await.unwrap();
+    w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
 
     for id in [key.id, revoked_before.id] {
-        let revoked = w
-            .store
-            .revoke_key(&w.team, bot.id, id, &w.owner, w.now())
-            .await;
-        assert!(
-            matches!(revoked, Err(StoreError::BotDeleted)),
-            "{revoked:?}"
-        );
+        let revoked = w.store.revoke_key(&w.team, bot.id, id, &w.owner, w.now()).await;
+        assert!(matches!(revoked, Err(StoreError::BotDeleted)), "{revoked:?}");
     }
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated = w
-        .store
-        .rotate_key(
-            &w.team,
-            key.id,
-            &replacement.replacing(key.id),
-            w.now(),
-            w.now(),
-        )
-        .await;
-    assert!(
-        matches!(rotated, Err(StoreError::BotDeleted)),
-        "{rotated:?}"
-    );
+    let rotated = w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.now()).await;
+    assert!(matches!(rotated, Err(StoreError::BotDeleted)), "{rotated:?}");
 }
 
 async fn deletion_racing_key_creation_never_leaves_a_working_key<S: Store + 'static>(w: World<S>) {
@@ -531,9 +361,7 @@ async fn deletion_racing_key_creation_never_leaves_a_working_key<S: Store + 'sta
         };
         let deleter = {
             let w = Arc::clone(&w);
-            tokio::spawn(
-                async move { w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await },
-            )
+            tokio::spawn(async move { w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await })
         };
         let (created, deleted) = (creator.await.unwrap(), deleter.await.unwrap());
         deleted.unwrap();
@@ -543,12 +371,7 @@ async fn deletion_racing_key_creation_never_leaves_a_working_key<S: Store + 'sta
         }
         let verdict = w.store.verify(raw.expose(), w.now()).await;
         assert!(
-            matches!(
-                verdict,
-                Err(VerifyError::Rejected(
-                    Rejection::Revoked | Rejection::UnknownKey
-                ))
-            ),
+            matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked | Rejection::UnknownKey))),
             "round {round}: a key of a deleted bot user verified: {verdict:?}"
         );
     }
@@ -558,10 +381,7 @@ async fn active_key_cap_is_enforced_and_freed_by_revocation_and_expiry<S: Store>
     let bot = w.bot().await;
     let cap = 3;
     let (short_lived, _) = w.new_key(&bot, TimeDelta::minutes(1));
-    w.store
-        .create_key(&short_lived, cap, w.now())
-        .await
-        .unwrap();
+    w.store.create_key(&short_lived, cap, w.now()).await.unwrap();
     let mut keys = vec![short_lived.key];
     for _ in 1..cap {
         let (new, _) = w.new_key(&bot, TimeDelta::days(1));
@@ -571,21 +391,11 @@ async fn active_key_cap_is_enforced_and_freed_by_revocation_and_expiry<S: Store>
 
     let (over, _) = w.new_key(&bot, TimeDelta::days(1));
     let refused = w.store.create_key(&over, cap, w.now()).await;
-    assert!(
-        matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 3 })),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 3 })), "{refused:?}");
     let listed = w.store.list_keys(&w.team, bot.id, None, 10).await.unwrap();
-    assert_eq!(
-        listed.items.len(),
-        3,
-        "a refused create leaves nothing behind"
-    );
+    assert_eq!(listed.items.len(), 3, "a refused create leaves nothing behind");
 
-    w.store
-        .revoke_key(&w.team, bot.id, keys[1].id, &w.owner, w.now())
-        .await
-        .unwrap();
+    w.store.revoke_key(&w.team, bot.id, keys[1].id, &w.owner, w.now()).await.unwrap();
     w.store.create_key(&over, cap, w.now()).await.unwrap();
 
     let (another, _) = w.new_key(&bot, TimeDelta::days(1));
@@ -615,10 +425,7 @@ async fn active_key_cap_holds_under_concurrent_creates<S: Store + 'static>(w: Wo
     }
     let listed = w.store.list_keys(&w.team, bot.id, None, 50).await.unwrap();
     assert_eq!(listed.items.len(), created);
-    assert!(
-        created <= cap as usize,
-        "{created} keys created past a cap of {cap}"
-    );
+    assert!(created <= cap as usize, "{created} keys created past a cap of {cap}");
     assert!(created >= 1);
 }
 
@@ -647,16 +454,10 @@ async fn verification_never_succeeds_once_revoke_has_returned<S: Store + 'static
             })
         };
         tokio::task::yield_now().await;
-        w.store
-            .revoke_key(&w.team, bot.id, key.id, &w.owner, w.now())
-            .await
-            .unwrap();
+        w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
         revoked.store(true, std::sync::atomic::Ordering::SeqCst);
         checker.await.unwrap();
-        assert_eq!(
-            rejection(w.store.verify(raw.expose(), w.now()).await),
-            Rejection::Revoked
-        );
+        assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
     }
 }
 
@@ -666,17 +467,8 @@ async fn rotation_keeps_the_old_key_until_the_grace_deadline<S: Store>(w: World<
     w.clock.advance(TimeDelta::hours(1));
     let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
     let (replacement, new_raw) = w.new_key(&bot, TimeDelta::days(30));
-    let rotation = w
-        .store
-        .rotate_key(
-            &w.team,
-            old.id,
-            &replacement.replacing(old.id),
-            deadline,
-            w.now(),
-        )
-        .await
-        .unwrap();
+    let rotation =
+        w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.now()).await.unwrap();
 
     assert_eq!(rotation.old.expires_at, w.now() + TimeDelta::hours(24));
     assert_eq!(rotation.old.replaced_by, Some(rotation.new.id));
@@ -688,10 +480,7 @@ async fn rotation_keeps_the_old_key_until_the_grace_deadline<S: Store>(w: World<
     w.clock.set(deadline - TimeDelta::milliseconds(1));
     verify_ok(w.store.verify(old_raw.expose(), w.now()).await);
     w.clock.set(deadline);
-    assert_eq!(
-        rejection(w.store.verify(old_raw.expose(), w.now()).await),
-        Rejection::Expired
-    );
+    assert_eq!(rejection(w.store.verify(old_raw.expose(), w.now()).await), Rejection::Expired);
     verify_ok(w.store.verify(new_raw.expose(), w.now()).await);
     let stored = w.store.get_key(&w.team, bot.id, old.id).await.unwrap();
     assert_eq!(stored, rotation.old);
@@ -703,76 +492,33 @@ async fn rotation_never_extends_the_old_keys_life<S: Store>(w: World<S>) {
     let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
     assert_eq!(deadline, old.expires_at);
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotation = w
-        .store
-        .rotate_key(
-            &w.team,
-            old.id,
-            &replacement.replacing(old.id),
-            deadline,
-            w.now(),
-        )
-        .await
-        .unwrap();
+    let rotation =
+        w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.now()).await.unwrap();
     assert_eq!(rotation.old.expires_at, old.expires_at);
 
     let (late, _) = w.key_for(&bot, TimeDelta::minutes(10)).await;
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
     let too_late = late.expires_at + TimeDelta::minutes(1);
-    let refused = w
-        .store
-        .rotate_key(
-            &w.team,
-            late.id,
-            &replacement.replacing(late.id),
-            too_late,
-            w.now(),
-        )
-        .await;
-    assert!(
-        refused.is_err(),
-        "a deadline past the key's expiry must be refused"
-    );
+    let refused =
+        w.store.rotate_key(&w.team, late.id, &replacement.replacing(late.id), too_late, w.now()).await;
+    assert!(refused.is_err(), "a deadline past the key's expiry must be refused");
 }
 
 async fn only_an_active_key_that_was_not_rotated_can_be_rotated<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (old, _) = w.key(&bot).await;
     let (first, _) = w.new_key(&bot, TimeDelta::days(1));
-    w.store
-        .rotate_key(&w.team, old.id, &first.replacing(old.id), w.now(), w.now())
-        .await
-        .unwrap();
+    w.store.rotate_key(&w.team, old.id, &first.replacing(old.id), w.now(), w.now()).await.unwrap();
     let (second, _) = w.new_key(&bot, TimeDelta::days(1));
-    let again = w
-        .store
-        .rotate_key(&w.team, old.id, &second.replacing(old.id), w.now(), w.now())
-        .await;
-    assert!(
-        matches!(
-            again,
-            Err(StoreError::KeyAlreadyRotated | StoreError::KeyExpired)
-        ),
-        "{again:?}"
-    );
+    let again = w.store.rotate_key(&w.team, old.id, &second.replacing(old.id), w.now(), w.now()).await;
+    assert!(matches!(again, Err(StoreError::KeyAlreadyRotated | StoreError::KeyExpired)), "{again:?}");
 
     let (expiring, _) = w.key_for(&bot, TimeDelta::minutes(1)).await;
     w.clock.advance(TimeDelta::minutes(1));
     let (third, raw) = w.new_key(&bot, TimeDelta::days(1));
-    let expired = w
-        .store
-        .rotate_key(
-            &w.team,
-            expiring.id,
-            &third.replacing(expiring.id),
-            w.now(),
-            w.now(),
-        )
-        .await;
-    assert!(
-        matches!(expired, Err(StoreError::KeyExpired)),
-        "{expired:?}"
-    );
+    let expired =
+        w.store.rotate_key(&w.team, expiring.id, &third.replacing(expiring.id), w.now(), w.now()).await;
+    assert!(matches!(expired, Err(StoreError::KeyExpired)), "{expired:?}");
     assert_eq!(
         rejection(w.store.verify(raw.expose(), w.now()).await),
         Rejection::UnknownKey,
@@ -787,21 +533,12 @@ async fn rotation_does_not_use_up_an_active_key_slot<S: Store>(w: World<S>) {
     let deadline = rotation_deadline(first.key.expires_at, w.now(), w.grace());
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
     w.store
-        .rotate_key(
-            &w.team,
-            first.key.id,
-            &replacement.replacing(first.key.id),
-            deadline,
-            w.now(),
-        )
+        .rotate_key(&w.team, first.key.id, &replacement.replacing(first.key.id), deadline, w.now())
         .await
         .unwrap();
     let (extra, _) = w.new_key(&bot, TimeDelta::days(1));
     let refused = w.store.create_key(&extra, 1, w.now()).await;
-    assert!(
-        matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 1 })),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 1 })), "{refused:?}");
 }
 
 async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
@@ -812,20 +549,8 @@ async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
     }
     let (old, _) = &raws[0];
     let (replacement, new_raw) = w.new_key(&bot, TimeDelta::days(1));
-    w.store
-        .rotate_key(
-            &w.team,
-            old.id,
-            &replacement.replacing(old.id),
-            w.now(),
-            w.now(),
-        )
-        .await
-        .unwrap();
-    w.store
-        .revoke_key(&w.team, bot.id, raws[1].0.id, &w.owner, w.now())
-        .await
-        .unwrap();
+    w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), w.now(), w.now()).await.unwrap();
+    w.store.revoke_key(&w.team, bot.id, raws[1].0.id, &w.owner, w.now()).await.unwrap();
 
     let stored = w.stored_values().await.join("\n");
     let mut secrets: HashSet<String> = HashSet::new();
@@ -836,13 +561,7 @@ async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
         secrets.insert(full[39..60].to_owned()); // half of it
     }
     for secret in &secrets {
-        assert!(
-            !stored.contains(secret.as_str()),
-            "a stored value contains a raw key or secret"
-        );
+        assert!(!stored.contains(secret.as_str()), "a stored value contains a raw key or secret");
     }
-    assert!(
-        stored.contains(raws[2].0.id.as_str()),
-        "the scan really saw the keys"
-    );
+    assert!(stored.contains(raws[2].0.id.as_str()), "the scan really saw the keys");
 }

@@ -43,8 +43,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -75,6 +75,61 @@ pub async fn client_from_env() -> Client {
     Client::new(&config)
 }
 
+/// Time limits for every DynamoDB call, so a caller always gets an answer in bounded time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBudget {
+    /// To open a connection (TCP + TLS).
+    pub connect: Duration,
+    /// For one attempt, from sending the request to reading the whole response.
+    pub attempt: Duration,
+    /// For the whole call, retries and back-off included.
+    pub total: Duration,
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+}
+
+impl CallBudget {
+    /// The authorizer's budget. API Gateway gives an authorizer 10 s; this one answers (or
+    /// fails) within 2.5 s whatever DynamoDB does. An in-region `GetItem` takes single-digit
+    /// milliseconds and a new TLS connection tens, so 400 ms to connect and 700 ms per attempt
+    /// leave ample room for a slow moment, and three attempts ride out a throttle or a dropped
+    /// connection, while the total cap keeps the worst case far from API Gateway's limit.
+    pub const AUTHORIZER: Self = Self {
+        connect: Duration::from_millis(400),
+        attempt: Duration::from_millis(700),
+        total: Duration::from_millis(2_500),
+        max_attempts: 3,
+    };
+
+    /// The management API's budget: more patient (a bot user's deletion makes many calls),
+    /// still well inside API Gateway's 30 s integration timeout.
+    pub const MANAGEMENT: Self = Self {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(2),
+        total: Duration::from_secs(5),
+        max_attempts: 3,
+    };
+}
+
+/// A client configured from the environment like [`client_from_env`], within `budget`.
+pub async fn client_with_budget(budget: CallBudget) -> Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(budget.connect)
+        .operation_attempt_timeout(budget.attempt)
+        .operation_timeout(budget.total)
+        .build();
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(budget.max_attempts)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(200));
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await;
+    Client::new(&config)
+}
+
 /// How often a key change retries after losing a race on the bot user item.
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -83,17 +138,10 @@ type Item = HashMap<String, AttributeValue>;
 /// Creates the table with on-demand capacity and TTL on, as the SAM template declares it.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
     let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
     };
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-    };
+    let key =
+        |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
     client
         .create_table()
         .table_name(name)
@@ -125,12 +173,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
 pub async fn table_exists(client: &Client, name: &str) -> Result<bool, StoreError> {
     match client.describe_table().table_name(name).send().await {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
         Err(e) => Err(sdk(e)),
     }
 }
@@ -147,17 +190,12 @@ impl DynamoStore {
     /// `retention` is how long expired or revoked keys and deleted bot users stay readable
     /// before the table's TTL purges them.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            retention,
-        }
+        Self { client, table: table.into(), retention }
     }
 
     fn purge_at(&self, from: DateTime<Utc>) -> AttributeValue {
-        let seconds = from
-            .timestamp()
-            .saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX));
+        let seconds =
+            from.timestamp().saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX));
         AttributeValue::N(seconds.to_string())
     }
 
@@ -181,19 +219,13 @@ impl DynamoStore {
     }
 
     async fn bot_item(&self, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
-        let item = self
-            .get(bot_key(team, bot), None)
-            .await?
-            .ok_or(StoreError::BotNotFound)?;
+        let item = self.get(bot_key(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
         parse_bot(&item)
     }
 
     /// The bot user, if it exists in `team` and is not deleted.
     async fn live_bot(&self, team: &TeamId, bot: BotId) -> Result<(BotUser, Item), StoreError> {
-        let item = self
-            .get(bot_key(team, bot), None)
-            .await?
-            .ok_or(StoreError::BotNotFound)?;
+        let item = self.get(bot_key(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
         let parsed = parse_bot(&item)?;
         if parsed.deleted_at.is_some() {
             return Err(StoreError::BotDeleted);
@@ -211,10 +243,7 @@ impl DynamoStore {
     ) -> Result<(Vec<Item>, bool), StoreError> {
         let start = after.map(|sk| {
             HashMap::from([
-                (
-                    table::PARTITION_KEY.to_owned(),
-                    AttributeValue::S(pk.to_owned()),
-                ),
+                (table::PARTITION_KEY.to_owned(), AttributeValue::S(pk.to_owned())),
                 (table::SORT_KEY.to_owned(), AttributeValue::S(sk)),
             ])
         });
@@ -242,10 +271,7 @@ impl DynamoStore {
         let mut after = None;
         loop {
             let (page, more) = self.query_page(&pk, "KEY#", after, None).await?;
-            after = page
-                .last()
-                .map(|item| item_str(item, table::SORT_KEY).map(str::to_owned))
-                .transpose()?;
+            after = page.last().map(|item| item_str(item, table::SORT_KEY).map(str::to_owned)).transpose()?;
             items.extend(page);
             if !more || after.is_none() {
                 return Ok(items);
@@ -257,36 +283,21 @@ impl DynamoStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<Option<String>>>, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Ok(())),
             Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    Ok(Err(cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|reason| reason.code().map(str::to_owned))
-                        .collect()))
-                }
-                other => Err(StoreError::unavailable(
-                    DisplayErrorContext(&other).to_string(),
-                )),
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => Ok(Err(cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| reason.code().map(str::to_owned))
+                    .collect())),
+                other => Err(StoreError::unavailable(DisplayErrorContext(&other).to_string())),
             },
         }
     }
 
     /// Revokes (or, if already revoked, just marks) one key during a bot user's deletion.
-    async fn sweep_key(
-        &self,
-        item: &Item,
-        by: &Subject,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn sweep_key(&self, item: &Item, by: &Subject, now: DateTime<Utc>) -> Result<(), StoreError> {
         let key = parse_key(item)?;
         let key_ref = key_key(key.bot_id, key.id);
         if key.revoked_at.is_none() {
@@ -335,15 +346,9 @@ impl BotStore for DynamoStore {
         let mut item = primary_key(bot_key(&bot.team_id, bot.id));
         item.insert("bot_id".into(), AttributeValue::S(bot.id.to_string()));
         item.insert("team_id".into(), AttributeValue::S(bot.team_id.to_string()));
-        item.insert(
-            "name".into(),
-            AttributeValue::S(bot.name.as_str().to_owned()),
-        );
+        item.insert("name".into(), AttributeValue::S(bot.name.as_str().to_owned()));
         item.insert("created_at".into(), time_value(bot.created_at));
-        item.insert(
-            "created_by".into(),
-            AttributeValue::S(bot.created_by.to_string()),
-        );
+        item.insert("created_by".into(), AttributeValue::S(bot.created_by.to_string()));
         item.insert("key_version".into(), AttributeValue::N("0".into()));
         let put = self
             .client
@@ -355,10 +360,7 @@ impl BotStore for DynamoStore {
             .await;
         match put {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(StoreError::Contention)
             }
             Err(e) => Err(sdk(e)),
@@ -381,9 +383,7 @@ impl BotStore for DynamoStore {
         // Deleted bot users stay as tombstones until their TTL; skip them, and keep reading
         // until the page is full and one more live bot user proves there is a next page.
         loop {
-            let (page, more) = self
-                .query_page(&pk, "BOT#", after.clone(), Some(100))
-                .await?;
+            let (page, more) = self.query_page(&pk, "BOT#", after.clone(), Some(100)).await?;
             for item in &page {
                 let bot = parse_bot(item)?;
                 if bot.deleted_at.is_none() {
@@ -441,23 +441,14 @@ impl BotStore for DynamoStore {
 }
 
 impl KeyStore for DynamoStore {
-    async fn create_key(
-        &self,
-        new: &NewKey,
-        max_active: u32,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn create_key(&self, new: &NewKey, max_active: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
         let key = &new.key;
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
             let (_, bot_item) = self.live_bot(&key.team_id, key.bot_id).await?;
             let version = item_str_n(&bot_item, "key_version")?.to_owned();
-            let keys = self
-                .all_keys(key.bot_id)
-                .await?
-                .iter()
-                .map(parse_key)
-                .collect::<Result<Vec<_>, _>>()?;
+            let keys =
+                self.all_keys(key.bot_id).await?.iter().map(parse_key).collect::<Result<Vec<_>, _>>()?;
             if slots_held(&keys, now) >= max_active as usize {
                 return Err(StoreError::ActiveKeyLimit { limit: max_active });
             }
@@ -465,7 +456,9 @@ impl KeyStore for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(primary_key(bot_key(&key.team_id, key.bot_id))))
                 .update_expression("ADD key_version :one")
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
+                )
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .expression_attribute_values(":seen", AttributeValue::N(version))
                 .build()
@@ -477,9 +470,7 @@ impl KeyStore for DynamoStore {
                 // Lost a race on the bot user item: count again (and notice a deletion).
                 Err(reasons) if reasons.iter().any(retryable) => continue,
                 Err(reasons) => {
-                    return Err(StoreError::unavailable(format!(
-                        "create key cancelled: {reasons:?}"
-                    )));
+                    return Err(StoreError::unavailable(format!("create key cancelled: {reasons:?}")));
                 }
             }
         }
@@ -507,19 +498,10 @@ impl KeyStore for DynamoStore {
         self.live_bot(team, bot).await?;
         let page_size = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
         let (items, _) = self
-            .query_page(
-                &bot_pk(bot),
-                "KEY#",
-                after.map(|id| format!("KEY#{id}")),
-                Some(page_size),
-            )
+            .query_page(&bot_pk(bot), "KEY#", after.map(|id| format!("KEY#{id}")), Some(page_size))
             .await?;
         let more = items.len() > limit;
-        let items = items
-            .iter()
-            .take(limit)
-            .map(parse_key)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = items.iter().take(limit).map(parse_key).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, more })
     }
 
@@ -566,9 +548,7 @@ impl KeyStore for DynamoStore {
                         Err(StoreError::Contention)
                     }
                 }
-                other => Err(StoreError::unavailable(
-                    DisplayErrorContext(&other).to_string(),
-                )),
+                other => Err(StoreError::unavailable(DisplayErrorContext(&other).to_string())),
             },
         }
     }
@@ -610,21 +590,11 @@ impl KeyStore for DynamoStore {
                 .build()
                 .map_err(built)?;
             let put = self.put_new_key(replacement)?;
-            match self
-                .transact(vec![update_item(touch_bot), update_item(retire_old), put])
-                .await?
-            {
+            match self.transact(vec![update_item(touch_bot), update_item(retire_old), put]).await? {
                 Ok(()) => {
-                    let old = parse_key(
-                        &self
-                            .get(key_key(bot, old), None)
-                            .await?
-                            .ok_or(StoreError::KeyNotFound)?,
-                    )?;
-                    return Ok(Rotation {
-                        old,
-                        new: replacement.key.clone(),
-                    });
+                    let old =
+                        parse_key(&self.get(key_key(bot, old), None).await?.ok_or(StoreError::KeyNotFound)?)?;
+                    return Ok(Rotation { old, new: replacement.key.clone() });
                 }
                 Err(reasons) if is_failed(reasons.first()) => {
                     self.live_bot(team, bot).await?;
@@ -635,9 +605,7 @@ impl KeyStore for DynamoStore {
                 }
                 Err(reasons) if reasons.iter().any(retryable) => continue,
                 Err(reasons) => {
-                    return Err(StoreError::unavailable(format!(
-                        "rotate key cancelled: {reasons:?}"
-                    )));
+                    return Err(StoreError::unavailable(format!("rotate key cancelled: {reasons:?}")));
                 }
             }
         }
@@ -665,14 +633,8 @@ impl DynamoStore {
         put("team_id", AttributeValue::S(key.team_id.to_string()));
         put("name", AttributeValue::S(key.name.as_str().to_owned()));
         put("hint", AttributeValue::S(key.hint.clone()));
-        put(
-            "scopes",
-            AttributeValue::Ss(key.scopes.iter().map(|s| s.as_str().to_owned()).collect()),
-        );
-        put(
-            "secret_hash",
-            AttributeValue::B(Blob::new(new.hash.as_bytes().to_vec())),
-        );
+        put("scopes", AttributeValue::Ss(key.scopes.iter().map(|s| s.as_str().to_owned()).collect()));
+        put("secret_hash", AttributeValue::B(Blob::new(new.hash.as_bytes().to_vec())));
         put("created_at", time_value(key.created_at));
         put("created_by", AttributeValue::S(key.created_by.to_string()));
         put("expires_at", time_value(key.expires_at));
@@ -775,9 +737,7 @@ async fn backoff(attempt: u32) {
 }
 
 fn is_condition_failure<R>(error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
-    error
-        .as_service_error()
-        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
+    error.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
@@ -789,9 +749,7 @@ fn built(error: BuildError) -> StoreError {
 }
 
 fn corrupt(attribute: &str) -> StoreError {
-    StoreError::unavailable(format!(
-        "stored item has a missing or invalid {attribute:?}"
-    ))
+    StoreError::unavailable(format!("stored item has a missing or invalid {attribute:?}"))
 }
 
 fn item_str<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
@@ -821,9 +779,7 @@ fn item_opt<T, E>(
     name: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, StoreError> {
-    item.get(name)
-        .map(|_| parse_with(item, name, parse))
-        .transpose()
+    item.get(name).map(|_| parse_with(item, name, parse)).transpose()
 }
 
 fn item_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {

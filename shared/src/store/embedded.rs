@@ -67,28 +67,20 @@ impl EmbeddedStore {
     pub fn open(path: &Path, retention: Duration, now: DateTime<Utc>) -> Result<Self, StoreError> {
         let db = Connection::open(path).map_err(sql)?;
         db.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
+        db.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         db.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         db.execute_batch(SCHEMA).map_err(sql)?;
         let now_ms = now.timestamp_millis();
-        db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms])
-            .map_err(sql)?;
-        db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms])
-            .map_err(sql)?;
+        db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
+        db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        Ok(Self {
-            db: Mutex::new(db),
-            retention_ms,
-        })
+        Ok(Self { db: Mutex::new(db), retention_ms })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-done change: every change is
         // one SQLite transaction, rolled back when dropped.
-        self.db
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn purge_at(&self, from: DateTime<Utc>) -> i64 {
@@ -123,8 +115,7 @@ fn parsed_opt<T, E>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> rusqlite::Result<Option<T>> {
     let text: Option<String> = row.get(column)?;
-    text.map(|t| parse(&t).map_err(|_| corrupt(column)))
-        .transpose()
+    text.map(|t| parse(&t).map_err(|_| corrupt(column))).transpose()
 }
 
 fn bot_from_row(row: &Row<'_>) -> rusqlite::Result<BotUser> {
@@ -134,10 +125,7 @@ fn bot_from_row(row: &Row<'_>) -> rusqlite::Result<BotUser> {
         name: parsed(row, "name", |s| Name::parse(s, usize::MAX))?,
         created_at: time(row.get("created_at")?)?,
         created_by: parsed(row, "created_by", Subject::parse)?,
-        deleted_at: row
-            .get::<_, Option<i64>>("deleted_at")?
-            .map(time)
-            .transpose()?,
+        deleted_at: row.get::<_, Option<i64>>("deleted_at")?.map(time).transpose()?,
     })
 }
 
@@ -148,16 +136,11 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
         team_id: parsed(row, "team_id", TeamId::parse)?,
         name: parsed(row, "name", |s| Name::parse(s, usize::MAX))?,
         hint: row.get("hint")?,
-        scopes: parsed(row, "scopes", |s| {
-            Scopes::from_stored(s.split(' ').map(str::to_owned))
-        })?,
+        scopes: parsed(row, "scopes", |s| Scopes::from_stored(s.split(' ').map(str::to_owned)))?,
         created_at: time(row.get("created_at")?)?,
         created_by: parsed(row, "created_by", Subject::parse)?,
         expires_at: time(row.get("expires_at")?)?,
-        revoked_at: row
-            .get::<_, Option<i64>>("revoked_at")?
-            .map(time)
-            .transpose()?,
+        revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(time).transpose()?,
         revoked_by: parsed_opt(row, "revoked_by", Subject::parse)?,
         replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
         replaces: parsed_opt(row, "replaces", KeyId::parse)?,
@@ -182,12 +165,7 @@ fn live_bot(db: &Connection, team: &TeamId, bot: BotId) -> Result<BotUser, Store
 }
 
 /// A key with its `bot_deleted_at` mark, if it belongs to `team`.
-fn team_key(
-    db: &Connection,
-    team: &TeamId,
-    bot: BotId,
-    key: KeyId,
-) -> Result<(ApiKey, bool), StoreError> {
+fn team_key(db: &Connection, team: &TeamId, bot: BotId, key: KeyId) -> Result<(ApiKey, bool), StoreError> {
     db.query_row(
         &format!("SELECT {KEY_COLUMNS}, bot_deleted_at FROM keys WHERE bot_id = ?1 AND key_id = ?2 AND team_id = ?3"),
         params![bot.as_str(), key.as_str(), team.as_str()],
@@ -200,15 +178,9 @@ fn team_key(
 
 fn all_keys(db: &Connection, bot: BotId) -> Result<Vec<ApiKey>, StoreError> {
     let mut statement = db
-        .prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 ORDER BY key_id"
-        ))
+        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 ORDER BY key_id"))
         .map_err(sql)?;
-    statement
-        .query_map([bot.as_str()], key_from_row)
-        .map_err(sql)?
-        .collect::<Result<_, _>>()
-        .map_err(sql)
+    statement.query_map([bot.as_str()], key_from_row).map_err(sql)?.collect::<Result<_, _>>().map_err(sql)
 }
 
 fn insert_key(db: &Connection, new: &NewKey, purge_at: i64) -> Result<(), StoreError> {
@@ -303,9 +275,7 @@ impl BotStore for EmbeddedStore {
         now: DateTime<Utc>,
     ) -> Result<BotUser, StoreError> {
         let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let now_ms = now.timestamp_millis();
         let purge_at = self.purge_at(now);
         let marked = tx
@@ -341,17 +311,10 @@ impl BotStore for EmbeddedStore {
 }
 
 impl KeyStore for EmbeddedStore {
-    async fn create_key(
-        &self,
-        new: &NewKey,
-        max_active: u32,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn create_key(&self, new: &NewKey, max_active: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
         let key = &new.key;
         let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, &key.team_id, key.bot_id)?;
         if slots_held(&all_keys(&tx, key.bot_id)?, now) >= max_active as usize {
             return Err(StoreError::ActiveKeyLimit { limit: max_active });
@@ -401,9 +364,7 @@ impl KeyStore for EmbeddedStore {
         now: DateTime<Utc>,
     ) -> Result<ApiKey, StoreError> {
         let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let (found, bot_deleted) = team_key(&tx, team, bot, key)?;
         if bot_deleted {
             return Err(StoreError::BotDeleted);
@@ -431,9 +392,7 @@ impl KeyStore for EmbeddedStore {
     ) -> Result<Rotation, StoreError> {
         let bot = replacement.key.bot_id;
         let mut db = self.lock();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, team, bot)?;
         let (current, bot_deleted) = team_key(&tx, team, bot, old)?;
         if bot_deleted {
@@ -466,10 +425,7 @@ impl KeyStore for EmbeddedStore {
         insert_key(&tx, replacement, self.purge_at(replacement.key.expires_at))?;
         let (old, _) = team_key(&tx, team, bot, old)?;
         tx.commit().map_err(sql)?;
-        Ok(Rotation {
-            old,
-            new: replacement.key.clone(),
-        })
+        Ok(Rotation { old, new: replacement.key.clone() })
     }
 }
 

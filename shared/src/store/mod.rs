@@ -77,11 +77,7 @@ pub trait BotStore: Send + Sync {
     fn create_bot(&self, bot: &BotUser) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One bot user of `team`, deleted ones included (with `deleted_at` set).
-    fn get_bot(
-        &self,
-        team: &TeamId,
-        bot: BotId,
-    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
+    fn get_bot(&self, team: &TeamId, bot: BotId) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
 
     /// The team's bot users that are not deleted, after `after`, at most `limit`.
     fn list_bots(
@@ -207,8 +203,19 @@ pub trait CredentialStore: Send + Sync {
         let parsed = token::parse(presented);
         async move {
             let parsed = parsed.map_err(|e| VerifyError::Rejected(Rejection::Format(e)))?;
+            self.verify_parsed(&parsed, now).await
+        }
+    }
+
+    /// [`CredentialStore::verify`] for a key already through the offline checks.
+    fn verify_parsed(
+        &self,
+        parsed: &token::ParsedToken,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Principal, VerifyError>> + Send {
+        async move {
             let credential = self.credential(parsed.bot_id(), parsed.key_id()).await?;
-            check(&parsed, credential, now).map_err(VerifyError::Rejected)
+            check(parsed, credential, now).map_err(VerifyError::Rejected)
         }
     }
 }
@@ -244,10 +251,7 @@ pub trait Store: BotStore + KeyStore + CredentialStore {}
 impl<T: BotStore + KeyStore + CredentialStore> Store for T {}
 
 /// Counts a bot user's keys that hold a slot: the shared rule behind the active-key cap.
-pub(crate) fn slots_held<'a>(
-    keys: impl IntoIterator<Item = &'a ApiKey>,
-    now: DateTime<Utc>,
-) -> usize {
+pub(crate) fn slots_held<'a>(keys: impl IntoIterator<Item = &'a ApiKey>, now: DateTime<Utc>) -> usize {
     keys.into_iter().filter(|key| key.holds_slot(now)).count()
 }
 
@@ -281,28 +285,13 @@ mod tests {
         assert_eq!(check(&parsed, None, now), Err(Rejection::UnknownKey));
 
         let other = IssuedKey::generate(parsed.bot_id(), now);
-        let wrong = Credential {
-            hash: other.hash,
-            ..good.clone()
-        };
-        assert_eq!(
-            check(&parsed, Some(wrong), now),
-            Err(Rejection::WrongSecret)
-        );
+        let wrong = Credential { hash: other.hash, ..good.clone() };
+        assert_eq!(check(&parsed, Some(wrong), now), Err(Rejection::WrongSecret));
 
-        let expired_now = Credential {
-            expires_at: now,
-            ..good.clone()
-        };
-        assert_eq!(
-            check(&parsed, Some(expired_now), now),
-            Err(Rejection::Expired)
-        );
+        let expired_now = Credential { expires_at: now, ..good.clone() };
+        assert_eq!(check(&parsed, Some(expired_now), now), Err(Rejection::Expired));
 
-        let revoked = Credential {
-            revoked_at: Some(now),
-            ..good
-        };
+        let revoked = Credential { revoked_at: Some(now), ..good };
         assert_eq!(check(&parsed, Some(revoked), now), Err(Rejection::Revoked));
     }
 }

@@ -1,0 +1,429 @@
+//! The API Gateway Lambda authorizer: one strongly consistent read per request, fail-closed.
+//!
+//! It answers the three event shapes API Gateway sends, each in the form that shape expects:
+//!
+//! | decision                              | REST `TOKEN` / `REQUEST`                          | HTTP API payload 2.0 (simple response)  |
+//! |---------------------------------------|---------------------------------------------------|-----------------------------------------|
+//! | no key, malformed, unknown, expired, revoked | error `Unauthorized` (client: 401)         | `isAuthorized: false` (client: 403)     |
+//! | valid key, route outside its scopes   | the key's policy, which does not cover it (403)   | `isAuthorized: false` (403)             |
+//! | valid key, route within its scopes    | the key's policy + context                        | `isAuthorized: true` + context          |
+//! | store failure or timeout              | another error (client: 500), never cached          | an error (500)                          |
+//!
+//! A REST policy depends on the key alone, never on the route asked for: it allows exactly
+//! the method ARNs the key's scopes open (see `nico_keys::routes`), so a cached policy is right
+//! for every route. An HTTP API answer is about one route, so with caching on the route must
+//! be part of the cache key; the SAM template does that.
+//!
+//! Every decision is one structured log line (decision, reason, key id, shape, latency). The
+//! bearer value, the secret and its digest are never logged: the key id is read from the
+//! parsed token, and errors carry no input.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use lambda_runtime::Diagnostic;
+use nico_keys::routes::RouteRules;
+use nico_keys::store::{CredentialStore, StoreError, VerifyError};
+use nico_keys::{Clock, Principal, token};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which of the three event shapes API Gateway sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// REST API, `TOKEN` authorizer.
+    Token,
+    /// REST API, `REQUEST` authorizer.
+    Request,
+    /// HTTP API, payload format 2.0.
+    Http,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Token => "rest_token",
+            Self::Request => "rest_request",
+            Self::Http => "http_v2",
+        }
+    }
+}
+
+/// What the backend receives about the caller; values are scalars, as API Gateway requires.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthContext {
+    pub bot_id: String,
+    pub team_id: String,
+    pub key_id: String,
+    /// The key's scopes, sorted and separated by single spaces.
+    pub scopes: String,
+}
+
+impl From<&Principal> for AuthContext {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            bot_id: principal.bot_id.to_string(),
+            team_id: principal.team_id.to_string(),
+            key_id: principal.key_id.to_string(),
+            scopes: principal.scopes.joined(),
+        }
+    }
+}
+
+/// The empty context of a refusal: serialised as `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoContext {}
+
+/// What the function returns to API Gateway when it does not fail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AuthorizerResponse {
+    Policy(ApiGatewayCustomAuthorizerResponse<AuthContext>),
+    Allowed(ApiGatewayV2CustomAuthorizerSimpleResponse<AuthContext>),
+    Refused(ApiGatewayV2CustomAuthorizerSimpleResponse<NoContext>),
+}
+
+/// Why the function answers with an error instead of a response.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizerError {
+    /// The REST answer to a bad key: API Gateway turns exactly this message into a 401.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The store did not answer: API Gateway answers 500, and caches nothing.
+    #[error("key store unavailable: {0}")]
+    Store(#[source] StoreError),
+    /// Not an event this authorizer understands (a wiring mistake, not a client's).
+    #[error("unsupported event: {0}")]
+    BadEvent(&'static str),
+}
+
+impl From<AuthorizerError> for Diagnostic {
+    /// The only place errors become answers. Causes stay in the log; API Gateway only needs
+    /// to tell `Unauthorized` from anything else.
+    fn from(error: AuthorizerError) -> Self {
+        let (error_type, error_message) = match error {
+            AuthorizerError::Unauthorized => ("Unauthorized", "Unauthorized"),
+            AuthorizerError::Store(_) | AuthorizerError::BadEvent(_) => {
+                ("AuthorizerError", "authorizer unavailable")
+            }
+        };
+        Diagnostic { error_type: error_type.into(), error_message: error_message.into() }
+    }
+}
+
+/// The request being authorised, reduced to what the decision needs.
+struct Call {
+    shape: Shape,
+    bearer: Option<String>,
+    target: Target,
+}
+
+enum Target {
+    /// A REST method ARN, split into `arn:…:{api id}`, the stage and `{METHOD}/{path}`.
+    Rest {
+        api_arn: String,
+        stage: String,
+        method: String,
+        path: String,
+    },
+    Http {
+        method: String,
+        path: String,
+    },
+}
+
+impl Target {
+    fn method_and_path(&self) -> (&str, &str) {
+        match self {
+            Self::Rest { method, path, .. } | Self::Http { method, path } => (method, path),
+        }
+    }
+}
+
+/// The authorizer: the store to ask, the route rules, and the clock.
+pub struct Authorizer<S> {
+    store: S,
+    rules: RouteRules,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: CredentialStore> Authorizer<S> {
+    pub fn new(store: S, rules: RouteRules, clock: Arc<dyn Clock>) -> Self {
+        Self { store, rules, clock }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Answers one event. Logs exactly one line about the decision.
+    pub async fn handle(&self, event: Value) -> Result<AuthorizerResponse, AuthorizerError> {
+        let started = Instant::now();
+        let call = match read_event(event) {
+            Ok(call) => call,
+            Err(error) => {
+                tracing::error!(decision = "error", reason = "bad_event", error = %error, "authorizer decision");
+                return Err(error);
+            }
+        };
+        let parsed = call.bearer.as_deref().and_then(bearer).map(token::parse);
+        let key_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.key_id().to_string());
+        let verdict = match parsed {
+            None => Err(Verdict::Denied("missing_bearer")),
+            Some(Err(e)) => Err(Verdict::Denied(e.reason())),
+            Some(Ok(parsed)) => match self.store.verify_parsed(&parsed, self.clock.now()).await {
+                Ok(principal) => Ok(principal),
+                Err(VerifyError::Rejected(rejection)) => Err(Verdict::Denied(rejection.reason())),
+                Err(VerifyError::Store(error)) => Err(Verdict::Failed(error)),
+            },
+        };
+        let answer = self.answer(&call, verdict);
+        let (decision, reason) = match &answer {
+            Answer::Allow(_) => ("allow", "ok"),
+            Answer::Deny(_, reason) => ("deny", *reason),
+            Answer::Error(_) => ("error", "store_unavailable"),
+        };
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let key_id = key_id.as_deref().unwrap_or("-");
+        match &answer {
+            Answer::Error(AuthorizerError::Store(cause)) => tracing::error!(
+                decision, reason, key_id, shape = call.shape.name(), latency_us, error = %cause,
+                "authorizer decision"
+            ),
+            _ => tracing::info!(
+                decision,
+                reason,
+                key_id,
+                shape = call.shape.name(),
+                latency_us,
+                "authorizer decision"
+            ),
+        }
+        answer.into_result()
+    }
+
+    fn answer(&self, call: &Call, verdict: Result<Principal, Verdict>) -> Answer {
+        let principal = match verdict {
+            Ok(principal) => principal,
+            Err(Verdict::Failed(error)) => return Answer::Error(AuthorizerError::Store(error)),
+            Err(Verdict::Denied(reason)) => return deny(call.shape, reason),
+        };
+        let (method, path) = call.target.method_and_path();
+        let permitted = self.rules.permits(&principal.scopes, method, path);
+        match &call.target {
+            Target::Rest { api_arn, stage, .. } => {
+                let response = policy_response(&principal, &self.rules, api_arn, stage);
+                if permitted {
+                    Answer::Allow(response)
+                } else {
+                    Answer::Deny(Some(response), "route_not_in_scopes")
+                }
+            }
+            Target::Http { .. } if permitted => {
+                let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+                response.is_authorized = true;
+                response.context = AuthContext::from(&principal);
+                Answer::Allow(AuthorizerResponse::Allowed(response))
+            }
+            Target::Http { .. } => deny(Shape::Http, "route_not_in_scopes"),
+        }
+    }
+}
+
+enum Verdict {
+    Denied(&'static str),
+    Failed(StoreError),
+}
+
+enum Answer {
+    Allow(AuthorizerResponse),
+    /// A refusal: the response to send, or none for REST's `Unauthorized` error.
+    Deny(Option<AuthorizerResponse>, &'static str),
+    Error(AuthorizerError),
+}
+
+impl Answer {
+    fn into_result(self) -> Result<AuthorizerResponse, AuthorizerError> {
+        match self {
+            Self::Allow(response) | Self::Deny(Some(response), _) => Ok(response),
+            Self::Deny(None, _) => Err(AuthorizerError::Unauthorized),
+            Self::Error(error) => Err(error),
+        }
+    }
+}
+
+fn deny(shape: Shape, reason: &'static str) -> Answer {
+    match shape {
+        Shape::Token | Shape::Request => Answer::Deny(None, reason),
+        Shape::Http => Answer::Deny(
+            Some(AuthorizerResponse::Refused(ApiGatewayV2CustomAuthorizerSimpleResponse::default())),
+            reason,
+        ),
+    }
+}
+
+/// The REST answer for a valid key: allow exactly the ARNs its scopes open, whatever route was
+/// asked for; if they open none, an explicit Deny of the whole API (an empty policy is invalid).
+fn policy_response(
+    principal: &Principal,
+    rules: &RouteRules,
+    api_arn: &str,
+    stage: &str,
+) -> AuthorizerResponse {
+    let resources: Vec<String> = rules
+        .permitted_patterns(&principal.scopes)
+        .into_iter()
+        .map(|pattern| format!("{api_arn}/{stage}/{pattern}"))
+        .collect();
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    if resources.is_empty() {
+        statement.effect = IamPolicyEffect::Deny;
+        statement.resource = vec![format!("{api_arn}/*")];
+    } else {
+        statement.effect = IamPolicyEffect::Allow;
+        statement.resource = resources;
+    }
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(principal.bot_id.to_string());
+    response.policy_document = policy;
+    response.context = AuthContext::from(principal);
+    AuthorizerResponse::Policy(response)
+}
+
+/// The key from an `Authorization` value: scheme `Bearer` (any case), then the key. A bare key
+/// without the scheme is refused.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let key = rest.trim();
+    (!key.is_empty()).then_some(key)
+}
+
+fn read_event(event: Value) -> Result<Call, AuthorizerError> {
+    let kind = event.get("type").and_then(Value::as_str);
+    let version = event.get("version").and_then(Value::as_str);
+    match (kind, version) {
+        (Some("REQUEST"), Some("2.0")) => {
+            let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event)
+                .map_err(|_| AuthorizerError::BadEvent("unreadable HTTP API 2.0 event"))?;
+            let context = &event.request_context;
+            let raw_path = event.raw_path.as_deref().unwrap_or("/");
+            let path = strip_stage(raw_path, context.stage.as_deref()).to_owned();
+            let bearer = header(&event.headers, "authorization")
+                .or_else(|| event.identity_source.as_ref().and_then(|s| s.first().cloned()));
+            Ok(Call {
+                shape: Shape::Http,
+                bearer,
+                target: Target::Http { method: context.http.method.as_str().to_owned(), path },
+            })
+        }
+        (Some("TOKEN"), _) => {
+            let event: ApiGatewayCustomAuthorizerRequest = serde_json::from_value(event)
+                .map_err(|_| AuthorizerError::BadEvent("unreadable TOKEN event"))?;
+            Ok(Call {
+                shape: Shape::Token,
+                bearer: event.authorization_token,
+                target: rest_target(event.method_arn.as_deref())?,
+            })
+        }
+        (Some("REQUEST"), _) => {
+            let event: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_value(event)
+                .map_err(|_| AuthorizerError::BadEvent("unreadable REQUEST event"))?;
+            Ok(Call {
+                shape: Shape::Request,
+                bearer: header(&event.headers, "authorization"),
+                target: rest_target(event.method_arn.as_deref())?,
+            })
+        }
+        _ => Err(AuthorizerError::BadEvent("neither TOKEN, REQUEST nor HTTP API 2.0")),
+    }
+}
+
+fn header(headers: &aws_lambda_events::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// HTTP APIs put a named stage in front of `rawPath`; the `$default` stage adds nothing.
+fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
+    match stage {
+        Some(stage) if stage != "$default" => raw_path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map_or(raw_path, |rest| if rest.is_empty() { "/" } else { rest }),
+        _ => raw_path,
+    }
+}
+
+/// Splits `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`.
+fn rest_target(method_arn: Option<&str>) -> Result<Target, AuthorizerError> {
+    let bad = || AuthorizerError::BadEvent("methodArn is not an execute-api method ARN");
+    let arn = method_arn.ok_or_else(bad)?;
+    let (api_arn, rest) = arn.split_once('/').ok_or_else(bad)?;
+    let (stage, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let (method, path) = rest.split_once('/').ok_or_else(bad)?;
+    if !api_arn.starts_with("arn:") || stage.is_empty() || method.is_empty() {
+        return Err(bad());
+    }
+    Ok(Target::Rest {
+        api_arn: api_arn.to_owned(),
+        stage: stage.to_owned(),
+        method: method.to_owned(),
+        path: format!("/{path}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER\tabc"), Some("abc"));
+        assert_eq!(bearer("abc"), None);
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer(""), None);
+    }
+
+    #[test]
+    fn named_stages_are_stripped_from_http_paths() {
+        assert_eq!(strip_stage("/prod/projects/1", Some("prod")), "/projects/1");
+        assert_eq!(strip_stage("/prod", Some("prod")), "/");
+        assert_eq!(strip_stage("/production/x", Some("prod")), "/production/x");
+        assert_eq!(strip_stage("/projects/1", Some("$default")), "/projects/1");
+        assert_eq!(strip_stage("/projects/1", None), "/projects/1");
+    }
+
+    #[test]
+    fn method_arns_split_into_api_stage_method_and_path() {
+        let Ok(Target::Rest { api_arn, stage, method, path }) =
+            rest_target(Some("arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/projects/1"))
+        else {
+            panic!("not a REST target");
+        };
+        assert_eq!(api_arn, "arn:aws:execute-api:us-east-1:123456789012:abcdef123");
+        assert_eq!((stage.as_str(), method.as_str(), path.as_str()), ("test", "GET", "/projects/1"));
+        let Ok(Target::Rest { path, .. }) = rest_target(Some("arn:aws:execute-api:r:a:api/*/GET/")) else {
+            panic!("root path");
+        };
+        assert_eq!(path, "/");
+        for bad in [None, Some(""), Some("arn:aws:execute-api:r:a:api"), Some("nope/a/GET/x")] {
+            assert!(rest_target(bad).is_err(), "{bad:?}");
+        }
+    }
+}
