@@ -135,6 +135,19 @@ fn parse_rule(rule: &str, catalog: &ScopeCatalog) -> Result<RouteRule, String> {
     Ok(RouteRule { pattern: format!("{method}{path}"), need })
 }
 
+/// The request path without the stage: API Gateway puts a named stage in front of an HTTP
+/// API's `rawPath` (`/prod/projects/1`); the `$default` stage adds nothing.
+pub fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
+    match stage {
+        Some(stage) if stage != "$default" => raw_path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map_or(raw_path, |rest| if rest.is_empty() { "/" } else { rest }),
+        _ => raw_path,
+    }
+}
+
 /// Matches `{method}{path}` against a pattern without building the joined string.
 fn matches_request(pattern: &str, method: &str, path: &str) -> bool {
     let mut text = String::with_capacity(method.len() + path.len());
@@ -255,6 +268,15 @@ mod tests {
             let err = RouteRules::parse(input, &catalog()).unwrap_err().to_string();
             assert!(err.contains(expected), "{input:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn named_stages_are_stripped_from_request_paths() {
+        assert_eq!(strip_stage("/prod/projects/1", Some("prod")), "/projects/1");
+        assert_eq!(strip_stage("/prod", Some("prod")), "/");
+        assert_eq!(strip_stage("/production/x", Some("prod")), "/production/x");
+        assert_eq!(strip_stage("/projects/1", Some("$default")), "/projects/1");
+        assert_eq!(strip_stage("/projects/1", None), "/projects/1");
     }
 
     #[test]

@@ -163,6 +163,17 @@ impl IssuedKey {
     }
 }
 
+/// The key in an `Authorization` value: scheme `Bearer` (any case), blanks, then the key.
+/// A bare key without the scheme is refused, as is any other scheme.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let key = rest.trim();
+    (!key.is_empty()).then_some(key)
+}
+
 /// The offline checks: shape, alphabet and checksum. Never panics, never allocates.
 pub fn parse(input: &str) -> Result<ParsedToken, TokenError> {
     let bytes: &[u8; TOKEN_LEN] = input.as_bytes().try_into().map_err(|_| TokenError::Malformed)?;
@@ -212,6 +223,17 @@ mod tests {
         assert_eq!(raw.matches('_').count(), 3);
         assert_eq!(&raw[KEY_AT..SECRET_AT - 1], key.key_id.as_str());
         assert!(key.hint.starts_with("nico_…") && raw.ends_with(&key.hint[key.hint.len() - 4..]));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("BEARER\tabc"), Some("abc"));
+        assert_eq!(bearer("abc"), None);
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer(""), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 pub mod apigw;
 pub mod counting;
+pub mod http;
 pub mod logs;
+pub mod openapi;
 pub mod world;
 
 /// The endpoint of the DynamoDB-compatible server (moto) the README test command starts.

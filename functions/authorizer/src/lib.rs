@@ -28,7 +28,7 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::Diagnostic;
-use nico_keys::routes::RouteRules;
+use nico_keys::routes::{self, RouteRules};
 use nico_keys::store::{CredentialStore, StoreError, VerifyError};
 use nico_keys::{Clock, Principal, token};
 use serde::{Deserialize, Serialize};
@@ -172,7 +172,7 @@ impl<S: CredentialStore> Authorizer<S> {
                 return Err(error);
             }
         };
-        let parsed = call.bearer.as_deref().and_then(bearer).map(token::parse);
+        let parsed = call.bearer.as_deref().and_then(token::bearer).map(token::parse);
         let key_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.key_id().to_string());
         let verdict = match parsed {
             None => Err(Verdict::Denied("missing_bearer")),
@@ -300,17 +300,6 @@ fn policy_response(
     AuthorizerResponse::Policy(response)
 }
 
-/// The key from an `Authorization` value: scheme `Bearer` (any case), then the key. A bare key
-/// without the scheme is refused.
-pub fn bearer(header: &str) -> Option<&str> {
-    let (scheme, rest) = header.trim().split_once([' ', '\t'])?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let key = rest.trim();
-    (!key.is_empty()).then_some(key)
-}
-
 fn read_event(event: Value) -> Result<Call, AuthorizerError> {
     let kind = event.get("type").and_then(Value::as_str);
     let version = event.get("version").and_then(Value::as_str);
@@ -320,7 +309,7 @@ fn read_event(event: Value) -> Result<Call, AuthorizerError> {
                 .map_err(|_| AuthorizerError::BadEvent("unreadable HTTP API 2.0 event"))?;
             let context = &event.request_context;
             let raw_path = event.raw_path.as_deref().unwrap_or("/");
-            let path = strip_stage(raw_path, context.stage.as_deref()).to_owned();
+            let path = routes::strip_stage(raw_path, context.stage.as_deref()).to_owned();
             let bearer = header(&event.headers, "authorization")
                 .or_else(|| event.identity_source.as_ref().and_then(|s| s.first().cloned()));
             Ok(Call {
@@ -355,18 +344,6 @@ fn header(headers: &aws_lambda_events::http::HeaderMap, name: &str) -> Option<St
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-/// HTTP APIs put a named stage in front of `rawPath`; the `$default` stage adds nothing.
-fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
-    match stage {
-        Some(stage) if stage != "$default" => raw_path
-            .strip_prefix('/')
-            .and_then(|p| p.strip_prefix(stage))
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            .map_or(raw_path, |rest| if rest.is_empty() { "/" } else { rest }),
-        _ => raw_path,
-    }
-}
-
 /// Splits `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`.
 fn rest_target(method_arn: Option<&str>) -> Result<Target, AuthorizerError> {
     let bad = || AuthorizerError::BadEvent("methodArn is not an execute-api method ARN");
@@ -388,26 +365,6 @@ fn rest_target(method_arn: Option<&str>) -> Result<Target, AuthorizerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive_and_required() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("BEARER\tabc"), Some("abc"));
-        assert_eq!(bearer("abc"), None);
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer "), None);
-        assert_eq!(bearer(""), None);
-    }
-
-    #[test]
-    fn named_stages_are_stripped_from_http_paths() {
-        assert_eq!(strip_stage("/prod/projects/1", Some("prod")), "/projects/1");
-        assert_eq!(strip_stage("/prod", Some("prod")), "/");
-        assert_eq!(strip_stage("/production/x", Some("prod")), "/production/x");
-        assert_eq!(strip_stage("/projects/1", Some("$default")), "/projects/1");
-        assert_eq!(strip_stage("/projects/1", None), "/projects/1");
-    }
 
     #[test]
     fn method_arns_split_into_api_stage_method_and_path() {

@@ -1,1 +1,22 @@
-fn main() {}
+//! Wiring only: logging, configuration, one DynamoDB client, then the HTTP runtime loop.
+
+use std::sync::Arc;
+
+use key_management::Api;
+use lambda_http::{Request, service_fn};
+use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
+use nico_keys::{Config, SystemClock};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    nico_keys::telemetry::init_json();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let client = dynamodb::client_with_budget(CallBudget::MANAGEMENT).await;
+    let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
+    let api = Api::new(store, config, Arc::new(SystemClock));
+    let api = &api;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(api.handle(request).await)
+    }))
+    .await
+}
