@@ -11,7 +11,8 @@ use nico_keys::{Config, SystemClock};
 async fn main() -> Result<(), lambda_http::Error> {
     nico_keys::telemetry::init_json();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let client = dynamodb::client_with_budget(CallBudget::MANAGEMENT).await;
+    let client = dynamodb::lambda_client(CallBudget::MANAGEMENT)
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
     let api = Api::new(store, config, Arc::new(SystemClock));
     let api = &api;

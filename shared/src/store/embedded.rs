@@ -6,7 +6,7 @@
 //! Rows whose retention ran out are purged when the file is opened, as DynamoDB's TTL would.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -55,10 +55,10 @@ const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_
                            revoked_at, revoked_by, replaced_by, replaces";
 const BOT_COLUMNS: &str = "bot_id, team_id, name, created_at, created_by, deleted_at";
 
-/// The file-backed implementation of [`super::Store`].
-#[derive(Debug)]
+/// The file-backed implementation of [`super::Store`]; clones share one connection.
+#[derive(Debug, Clone)]
 pub struct EmbeddedStore {
-    db: Mutex<Connection>,
+    db: Arc<Mutex<Connection>>,
     retention_ms: i64,
 }
 
@@ -74,7 +74,7 @@ impl EmbeddedStore {
         db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        Ok(Self { db: Mutex::new(db), retention_ms })
+        Ok(Self { db: Arc::new(Mutex::new(db)), retention_ms })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -257,14 +257,12 @@ impl BotStore for EmbeddedStore {
             .map_err(sql)?;
         let after = after.map(|id| id.to_string()).unwrap_or_default();
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut items: Vec<BotUser> = statement
+        let items = statement
             .query_map(params![team.as_str(), after, fetch], bot_from_row)
             .map_err(sql)?
             .collect::<Result<_, _>>()
             .map_err(sql)?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page { items, more })
+        Ok(Page::from_overfetch(items, limit))
     }
 
     async fn delete_bot(
@@ -345,14 +343,12 @@ impl KeyStore for EmbeddedStore {
             .map_err(sql)?;
         let after = after.map(|id| id.to_string()).unwrap_or_default();
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut items: Vec<ApiKey> = statement
+        let items = statement
             .query_map(params![bot.as_str(), after, fetch], key_from_row)
             .map_err(sql)?
             .collect::<Result<_, _>>()
             .map_err(sql)?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page { items, more })
+        Ok(Page::from_overfetch(items, limit))
     }
 
     async fn revoke_key(

@@ -65,6 +65,15 @@ pub struct Page<T> {
     pub more: bool,
 }
 
+impl<T> Page<T> {
+    /// The page for items read with a limit of `limit + 1`: the extra one only proves more.
+    pub(crate) fn from_overfetch(mut items: Vec<T>, limit: usize) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Self { items, more }
+    }
+}
+
 /// A finished rotation: the old key (now on its grace deadline) and its replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
