@@ -85,3 +85,9 @@ fn set_header(headers: &mut Value, name: &str, value: Option<Value>) {
 pub fn bearer(raw: &str) -> String {
     format!("Bearer {raw}")
 }
+
+/// An event as the authorizer receives it: serialised, then read by `lambda_runtime` into the
+/// handler's input type.
+pub fn delivered(event: &Value) -> authorizer::AuthorizerEvent {
+    serde_json::from_slice(&serde_json::to_vec(event).unwrap()).expect("the authorizer reads the event")
+}

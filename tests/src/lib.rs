@@ -7,6 +7,7 @@ pub mod counting;
 pub mod http;
 pub mod logs;
 pub mod openapi;
+pub mod runner;
 pub mod world;
 
 /// The endpoint of the DynamoDB-compatible server (moto) the README test command starts.

@@ -11,7 +11,7 @@ use nico_keys::Clock;
 use nico_keys::routes::RouteRules;
 use nico_keys::store::KeyStore;
 use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
-use nico_keys_tests::apigw::{self, SHAPES, Shape, bearer, event};
+use nico_keys_tests::apigw::{self, SHAPES, Shape, bearer, delivered, event};
 use nico_keys_tests::counting::Counting;
 use nico_keys_tests::logs::CapturedLogs;
 use nico_keys_tests::world::World;
@@ -40,7 +40,7 @@ async fn setup_with(routes: &str) -> Setup {
 
 impl Setup {
     async fn call(&self, shape: Shape, authorization: Option<&str>, method: &str, path: &str) -> Outcome {
-        Outcome::of(self.authorizer.handle(event(shape, authorization, method, path)).await)
+        Outcome::of(self.authorizer.handle(delivered(&event(shape, authorization, method, path))).await)
     }
 }
 
@@ -169,7 +169,7 @@ async fn the_documentation_events_are_understood_as_they_are() {
     {
         let text = serde_json::to_string(&apigw::fixture(&format!("apigw/{name}"))).unwrap();
         let event: Value = serde_json::from_str(&text.replace("{{TOKEN}}", raw.expose())).unwrap();
-        let outcome = Outcome::of(s.authorizer.handle(event).await);
+        let outcome = Outcome::of(s.authorizer.handle(delivered(&event)).await);
         assert!(matches!(outcome, Outcome::Policy(_) | Outcome::Authorized(_)), "{name}: {outcome:?}");
     }
 }
@@ -366,7 +366,7 @@ async fn revocation_takes_effect_on_the_very_next_call() {
 async fn an_event_of_no_known_shape_is_an_error_not_a_refusal() {
     let s = setup().await;
     for event in [json!({}), json!({"type": "WEIRD"}), json!({"type": "TOKEN", "methodArn": "nope"})] {
-        let outcome = Outcome::of(s.authorizer.handle(event).await);
+        let outcome = Outcome::of(s.authorizer.handle(delivered(&event)).await);
         assert!(matches!(outcome, Outcome::Failed), "{outcome:?}");
     }
 }
@@ -387,7 +387,8 @@ async fn authorizer_against(endpoint: &str) -> (Authorizer<DynamoStore>, nico_ke
     let world = World::dynamodb().await;
     let bot = world.bot().await;
     let (_, raw) = world.key(&bot).await;
-    let good = dynamodb::client_with_budget(CallBudget::AUTHORIZER).await;
+    // The Lambda function's own client, pointed elsewhere.
+    let good = dynamodb::lambda_client(CallBudget::AUTHORIZER).unwrap();
     let config = good.config().to_builder().endpoint_url(endpoint).build();
     let store = DynamoStore::new(dynamodb::Client::from_conf(config), "keys", world.limits.retention);
     let rules = RouteRules::parse(ROUTES, &world.catalog).unwrap();
@@ -399,7 +400,9 @@ async fn assert_fails_closed_in_time(endpoint: &str, what: &str) {
     for shape in SHAPES {
         let started = Instant::now();
         let outcome = Outcome::of(
-            authorizer.handle(event(shape, Some(&bearer(raw.expose())), "GET", "/projects/1")).await,
+            authorizer
+                .handle(delivered(&event(shape, Some(&bearer(raw.expose())), "GET", "/projects/1")))
+                .await,
         );
         let took = started.elapsed();
         assert!(matches!(outcome, Outcome::Failed), "{what}, {shape:?}: {outcome:?}");
@@ -494,7 +497,10 @@ async fn the_log_of_a_whole_run_names_every_decision_and_never_a_key_secret_or_h
         }
     }
     let (broken, broken_raw) = authorizer_against("http://127.0.0.1:9").await;
-    broken.handle(event(Shape::Http, Some(&bearer(broken_raw.expose())), "GET", "/projects/1")).await.ok();
+    broken
+        .handle(delivered(&event(Shape::Http, Some(&bearer(broken_raw.expose())), "GET", "/projects/1")))
+        .await
+        .ok();
     calls += 1;
 
     let text = logs.text();
@@ -543,4 +549,23 @@ async fn clock_is_the_injected_one() {
     assert!(
         s.call(Shape::Http, Some(&bearer(raw.expose())), "GET", "/projects/1").await.is_refusal(Shape::Http)
     );
+}
+
+#[tokio::test]
+async fn the_sample_events_for_cargo_lambda_invoke_let_a_real_key_through() {
+    let s = setup().await;
+    let bot = s.world.bot().await;
+    let (_, raw) = s.world.key(&bot).await;
+    for shape in ["rest-token", "rest-request", "http-v2"] {
+        let path = format!("{}/../infra/events/authorizer-{shape}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let event: Value = serde_json::from_str(&text.replace("KEY_HERE", raw.expose())).unwrap();
+        let outcome = Outcome::of(s.authorizer.handle(delivered(&event)).await);
+        assert!(outcome.lets_through("GET", "/projects/42"), "{shape}: {outcome:?}");
+        let placeholder: Value = serde_json::from_str(&text).unwrap();
+        assert!(Outcome::of(s.authorizer.handle(delivered(&placeholder)).await).is_refusal(match shape {
+            "http-v2" => Shape::Http,
+            _ => Shape::Token,
+        }));
+    }
 }
