@@ -406,7 +406,8 @@ async fn assert_fails_closed_in_time(endpoint: &str, what: &str) {
         );
         let took = started.elapsed();
         assert!(matches!(outcome, Outcome::Failed), "{what}, {shape:?}: {outcome:?}");
-        let limit = CallBudget::AUTHORIZER.total + Duration::from_millis(500);
+        // The SDK enforces the budget; the slack only absorbs a busy test machine's scheduling.
+        let limit = CallBudget::AUTHORIZER.total + Duration::from_secs(1);
         assert!(took <= limit, "{what}, {shape:?}: answered after {took:?}, budget {limit:?}");
     }
 }

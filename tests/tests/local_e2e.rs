@@ -102,9 +102,9 @@ async fn the_whole_story(runner: &Runner, mode: Mode) {
         "the very next call"
     );
 
-    let (_, short_lived) = issue(runner, &bot, &["projects:read"], TimeDelta::milliseconds(1500)).await;
+    let (_, short_lived) = issue(runner, &bot, &["projects:read"], TimeDelta::milliseconds(2500)).await;
     assert_eq!(runner.send("GET", "/projects/42", Some(&bearer(&short_lived)), None).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
     assert_eq!(
         runner.send("GET", "/projects/42", Some(&bearer(&short_lived)), None).await,
         mode.refusal(),
