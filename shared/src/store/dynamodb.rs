@@ -379,7 +379,7 @@ impl DynamoStore {
                     .iter()
                     .map(|reason| reason.code().map(str::to_owned))
                     .collect())),
-                other => Err(StoreError::unavailable(DisplayErrorContext(&other).to_string())),
+                other => Err(sdk(other)),
             },
         }
     }
@@ -635,7 +635,7 @@ impl KeyStore for DynamoStore {
                         Err(StoreError::Contention)
                     }
                 }
-                other => Err(StoreError::unavailable(DisplayErrorContext(&other).to_string())),
+                other => Err(sdk(other)),
             },
         }
     }
