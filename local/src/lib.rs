@@ -248,6 +248,7 @@ fn query_object(query: &str) -> Map<String, Value> {
 }
 
 fn request_context(request: &LocalRequest) -> Value {
+    let now = chrono::Utc::now();
     json!({
         "accountId": "000000000000",
         "apiId": "local",
@@ -260,11 +261,11 @@ fn request_context(request: &LocalRequest) -> Value {
             "sourceIp": "127.0.0.1",
             "userAgent": request.header("user-agent").unwrap_or(""),
         },
-        "requestId": nico_keys::KeyId::generate(chrono::Utc::now()).to_string(),
+        "requestId": nico_keys::KeyId::generate(now).to_string(),
         "routeKey": "$default",
         "stage": "$default",
-        "time": chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-        "timeEpoch": chrono::Utc::now().timestamp_millis(),
+        "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+        "timeEpoch": now.timestamp_millis(),
     })
 }
 

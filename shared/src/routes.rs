@@ -102,7 +102,8 @@ impl RouteRules {
 
     /// The HTTP API decision: may a key with `scopes` call `method path`?
     pub fn permits(&self, scopes: &Scopes, method: &str, path: &str) -> bool {
-        self.0.iter().any(|rule| rule.met_by(scopes) && matches_request(&rule.pattern, method, path))
+        let request = format!("{method}{path}");
+        self.0.iter().any(|rule| rule.met_by(scopes) && glob_matches(&rule.pattern, &request))
     }
 
     /// The REST policy's resources (as ARN tails): every pattern `scopes` opens, each once.
@@ -146,14 +147,6 @@ pub fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
             .map_or(raw_path, |rest| if rest.is_empty() { "/" } else { rest }),
         _ => raw_path,
     }
-}
-
-/// Matches `{method}{path}` against a pattern without building the joined string.
-fn matches_request(pattern: &str, method: &str, path: &str) -> bool {
-    let mut text = String::with_capacity(method.len() + path.len());
-    text.push_str(method);
-    text.push_str(path);
-    glob_matches(pattern, &text)
 }
 
 /// IAM-style wildcard matching over characters: `*` any run (also empty, also `/`), `?` one.
