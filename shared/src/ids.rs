@@ -120,6 +120,14 @@ macro_rules! id_type {
                 s.serialize_str(self.as_str())
             }
         }
+
+        /// Parsed like any id from outside; the error never quotes the input.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 

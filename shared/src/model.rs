@@ -49,6 +49,12 @@ impl Name {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// Rebuilds a name read back from a store, which only ever holds parsed names. The length
+    /// limit is not applied again: a name stays readable after `NAME_MAX_CHARS` is lowered.
+    pub fn from_stored(stored: String) -> Result<Self, NameError> {
+        Self::parse(&stored, usize::MAX)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -69,9 +75,23 @@ fn parse_identity(input: &str) -> Result<String, InvalidIdentity> {
 macro_rules! identity_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidIdentity;
+
+            fn try_from(input: String) -> Result<Self, InvalidIdentity> {
+                Self::parse(&input)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
 
         impl $name {
             pub fn parse(input: &str) -> Result<Self, InvalidIdentity> {

@@ -12,7 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{BotStore, CredentialStore, KeyStore, Page, Rotation, StoreError, slots_held};
+use super::{
+    BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError, check_cap,
+    revocable, rotatable,
+};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
 use crate::scope::Scopes;
@@ -51,9 +54,11 @@ CREATE TABLE IF NOT EXISTS keys (
 ) WITHOUT ROWID;
 ";
 
+/// The columns each reader selects, declared once.
 const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_at, created_by, expires_at, \
-                           revoked_at, revoked_by, replaced_by, replaces";
+                           revoked_at, revoked_by, replaced_by, replaces, bot_deleted_at";
 const BOT_COLUMNS: &str = "bot_id, team_id, name, created_at, created_by, deleted_at";
+const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash";
 
 /// The file-backed implementation of [`super::Store`]; clones share one connection.
 #[derive(Debug, Clone)]
@@ -118,25 +123,41 @@ fn parsed_opt<T, E>(
     text.map(|t| parse(&t).map_err(|_| corrupt(column))).transpose()
 }
 
+/// Scopes are stored in their canonical space-separated form.
+fn scopes(stored: &str) -> Result<Scopes, crate::scope::ScopeError> {
+    Scopes::from_stored(stored.split(' ').map(str::to_owned))
+}
+
+/// An insert whose primary key is taken: an id collision, answered like a lost race.
+fn inserted(result: rusqlite::Result<usize>) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            Err(StoreError::Contention)
+        }
+        Err(e) => Err(sql(e)),
+    }
+}
+
 fn bot_from_row(row: &Row<'_>) -> rusqlite::Result<BotUser> {
     Ok(BotUser {
         id: parsed(row, "bot_id", BotId::parse)?,
         team_id: parsed(row, "team_id", TeamId::parse)?,
-        name: parsed(row, "name", |s| Name::parse(s, usize::MAX))?,
+        name: parsed(row, "name", |s| Name::from_stored(s.to_owned()))?,
         created_at: time(row.get("created_at")?)?,
         created_by: parsed(row, "created_by", Subject::parse)?,
         deleted_at: row.get::<_, Option<i64>>("deleted_at")?.map(time).transpose()?,
     })
 }
 
-fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
-    Ok(ApiKey {
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let key = ApiKey {
         id: parsed(row, "key_id", KeyId::parse)?,
         bot_id: parsed(row, "bot_id", BotId::parse)?,
         team_id: parsed(row, "team_id", TeamId::parse)?,
-        name: parsed(row, "name", |s| Name::parse(s, usize::MAX))?,
+        name: parsed(row, "name", |s| Name::from_stored(s.to_owned()))?,
         hint: row.get("hint")?,
-        scopes: parsed(row, "scopes", |s| Scopes::from_stored(s.split(' ').map(str::to_owned)))?,
+        scopes: parsed(row, "scopes", scopes)?,
         created_at: time(row.get("created_at")?)?,
         created_by: parsed(row, "created_by", Subject::parse)?,
         expires_at: time(row.get("expires_at")?)?,
@@ -144,39 +165,43 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_by: parsed_opt(row, "revoked_by", Subject::parse)?,
         replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
         replaces: parsed_opt(row, "replaces", KeyId::parse)?,
-    })
+    };
+    Ok(KeyRecord { key, bot_deleted: row.get::<_, Option<i64>>("bot_deleted_at")?.is_some() })
+}
+
+/// The bot user of `team`, deleted or not.
+fn bot_row(db: &Connection, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
+    db.query_row(
+        &format!("SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id = ?2"),
+        params![team.as_str(), bot.as_str()],
+        bot_from_row,
+    )
+    .optional()
+    .map_err(sql)?
+    .ok_or(StoreError::BotNotFound)
 }
 
 /// The bot user as a live one must be: present in `team` and not deleted.
 fn live_bot(db: &Connection, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
-    let found = db
-        .query_row(
-            &format!("SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id = ?2"),
-            params![team.as_str(), bot.as_str()],
-            bot_from_row,
-        )
-        .optional()
-        .map_err(sql)?
-        .ok_or(StoreError::BotNotFound)?;
+    let found = bot_row(db, team, bot)?;
     if found.deleted_at.is_some() {
         return Err(StoreError::BotDeleted);
     }
     Ok(found)
 }
 
-/// A key with its `bot_deleted_at` mark, if it belongs to `team`.
-fn team_key(db: &Connection, team: &TeamId, bot: BotId, key: KeyId) -> Result<(ApiKey, bool), StoreError> {
+/// A key as stored, whatever its team (the decisions check the team).
+fn key_row(db: &Connection, bot: BotId, key: KeyId) -> Result<Option<KeyRecord>, StoreError> {
     db.query_row(
-        &format!("SELECT {KEY_COLUMNS}, bot_deleted_at FROM keys WHERE bot_id = ?1 AND key_id = ?2 AND team_id = ?3"),
-        params![bot.as_str(), key.as_str(), team.as_str()],
-        |row| Ok((key_from_row(row)?, row.get::<_, Option<i64>>("bot_deleted_at")?.is_some())),
+        &format!("SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 AND key_id = ?2"),
+        params![bot.as_str(), key.as_str()],
+        key_from_row,
     )
     .optional()
-    .map_err(sql)?
-    .ok_or(StoreError::KeyNotFound)
+    .map_err(sql)
 }
 
-fn all_keys(db: &Connection, bot: BotId) -> Result<Vec<ApiKey>, StoreError> {
+fn all_keys(db: &Connection, bot: BotId) -> Result<Vec<KeyRecord>, StoreError> {
     let mut statement = db
         .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 ORDER BY key_id"))
         .map_err(sql)?;
@@ -185,7 +210,7 @@ fn all_keys(db: &Connection, bot: BotId) -> Result<Vec<ApiKey>, StoreError> {
 
 fn insert_key(db: &Connection, new: &NewKey, purge_at: i64) -> Result<(), StoreError> {
     let key = &new.key;
-    db.execute(
+    inserted(db.execute(
         "INSERT INTO keys (bot_id, key_id, team_id, name, hint, scopes, secret_hash, created_at, created_by, \
          expires_at, replaces, purge_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
@@ -202,44 +227,25 @@ fn insert_key(db: &Connection, new: &NewKey, purge_at: i64) -> Result<(), StoreE
             key.replaces.map(|id| id.to_string()),
             purge_at,
         ],
-    )
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Contention,
-        _ => sql(e),
-    })?;
-    Ok(())
+    ))
 }
 
 impl BotStore for EmbeddedStore {
     async fn create_bot(&self, bot: &BotUser) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO bots (team_id, bot_id, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    bot.team_id.as_str(),
-                    bot.id.as_str(),
-                    bot.name.as_str(),
-                    bot.created_at.timestamp_millis(),
-                    bot.created_by.as_str()
-                ],
-            )
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Contention,
-                _ => sql(e),
-            })?;
-        Ok(())
+        inserted(self.lock().execute(
+            "INSERT INTO bots (team_id, bot_id, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                bot.team_id.as_str(),
+                bot.id.as_str(),
+                bot.name.as_str(),
+                bot.created_at.timestamp_millis(),
+                bot.created_by.as_str()
+            ],
+        ))
     }
 
     async fn get_bot(&self, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
-        self.lock()
-            .query_row(
-                &format!("SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id = ?2"),
-                params![team.as_str(), bot.as_str()],
-                bot_from_row,
-            )
-            .optional()
-            .map_err(sql)?
-            .ok_or(StoreError::BotNotFound)
+        bot_row(&self.lock(), team, bot)
     }
 
     async fn list_bots(
@@ -296,13 +302,7 @@ impl BotStore for EmbeddedStore {
             params![bot.as_str(), now_ms],
         )
         .map_err(sql)?;
-        let deleted = tx
-            .query_row(
-                &format!("SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id = ?2"),
-                params![team.as_str(), bot.as_str()],
-                bot_from_row,
-            )
-            .map_err(sql)?;
+        let deleted = bot_row(&tx, team, bot)?;
         tx.commit().map_err(sql)?;
         Ok(deleted)
     }
@@ -314,9 +314,7 @@ impl KeyStore for EmbeddedStore {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, &key.team_id, key.bot_id)?;
-        if slots_held(&all_keys(&tx, key.bot_id)?, now) >= max_active as usize {
-            return Err(StoreError::ActiveKeyLimit { limit: max_active });
-        }
+        check_cap(all_keys(&tx, key.bot_id)?.iter().map(|record| &record.key), max_active, now)?;
         insert_key(&tx, new, self.purge_at(key.expires_at))?;
         tx.commit().map_err(sql)
     }
@@ -324,7 +322,8 @@ impl KeyStore for EmbeddedStore {
     async fn get_key(&self, team: &TeamId, bot: BotId, key: KeyId) -> Result<ApiKey, StoreError> {
         let db = self.lock();
         live_bot(&db, team, bot)?;
-        team_key(&db, team, bot, key).map(|(key, _)| key)
+        let found = key_row(&db, bot, key)?.map(|record| record.key);
+        found.filter(|key| &key.team_id == team).ok_or(StoreError::KeyNotFound)
     }
 
     async fn list_keys(
@@ -346,6 +345,7 @@ impl KeyStore for EmbeddedStore {
         let items = statement
             .query_map(params![bot.as_str(), after, fetch], key_from_row)
             .map_err(sql)?
+            .map(|row| row.map(|record| record.key))
             .collect::<Result<_, _>>()
             .map_err(sql)?;
         Ok(Page::from_overfetch(items, limit))
@@ -361,21 +361,17 @@ impl KeyStore for EmbeddedStore {
     ) -> Result<ApiKey, StoreError> {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        let (found, bot_deleted) = team_key(&tx, team, bot, key)?;
-        if bot_deleted {
-            return Err(StoreError::BotDeleted);
-        }
-        if found.revoked_at.is_some() {
-            return Ok(found);
+        if let Revocable::AlreadyRevoked(key) = revocable(key_row(&tx, bot, key)?, team)? {
+            return Ok(key);
         }
         tx.execute(
             "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, purge_at = ?5 WHERE bot_id = ?1 AND key_id = ?2",
             params![bot.as_str(), key.as_str(), now.timestamp_millis(), by.as_str(), self.purge_at(now)],
         )
         .map_err(sql)?;
-        let (revoked, _) = team_key(&tx, team, bot, key)?;
+        let revoked = key_row(&tx, bot, key)?.ok_or(StoreError::KeyNotFound)?;
         tx.commit().map_err(sql)?;
-        Ok(revoked)
+        Ok(revoked.key)
     }
 
     async fn rotate_key(
@@ -390,23 +386,7 @@ impl KeyStore for EmbeddedStore {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, team, bot)?;
-        let (current, bot_deleted) = team_key(&tx, team, bot, old)?;
-        if bot_deleted {
-            return Err(StoreError::BotDeleted);
-        }
-        if current.revoked_at.is_some() {
-            return Err(StoreError::KeyRevoked);
-        }
-        if current.replaced_by.is_some() {
-            return Err(StoreError::KeyAlreadyRotated);
-        }
-        if current.expires_at <= now {
-            return Err(StoreError::KeyExpired);
-        }
-        if deadline > current.expires_at {
-            // A deadline from a stale read; the DynamoDB store's condition refuses it too.
-            return Err(StoreError::Contention);
-        }
+        rotatable(key_row(&tx, bot, old)?, team, deadline, now)?;
         tx.execute(
             "UPDATE keys SET expires_at = ?3, replaced_by = ?4, purge_at = ?5 WHERE bot_id = ?1 AND key_id = ?2",
             params![
@@ -419,9 +399,9 @@ impl KeyStore for EmbeddedStore {
         )
         .map_err(sql)?;
         insert_key(&tx, replacement, self.purge_at(replacement.key.expires_at))?;
-        let (old, _) = team_key(&tx, team, bot, old)?;
+        let old = key_row(&tx, bot, old)?.ok_or(StoreError::KeyNotFound)?;
         tx.commit().map_err(sql)?;
-        Ok(Rotation { old, new: replacement.key.clone() })
+        Ok(Rotation { old: old.key, new: replacement.key.clone() })
     }
 }
 
@@ -429,13 +409,13 @@ impl CredentialStore for EmbeddedStore {
     async fn credential(&self, bot: BotId, key: KeyId) -> Result<Option<Credential>, StoreError> {
         self.lock()
             .query_row(
-                "SELECT team_id, scopes, expires_at, revoked_at, secret_hash FROM keys WHERE bot_id = ?1 AND key_id = ?2",
+                &format!("SELECT {CREDENTIAL_COLUMNS} FROM keys WHERE bot_id = ?1 AND key_id = ?2"),
                 params![bot.as_str(), key.as_str()],
                 |row| {
                     let hash: Vec<u8> = row.get("secret_hash")?;
                     Ok(Credential {
                         team_id: parsed(row, "team_id", TeamId::parse)?,
-                        scopes: parsed(row, "scopes", |s| Scopes::from_stored(s.split(' ').map(str::to_owned)))?,
+                        scopes: parsed(row, "scopes", scopes)?,
                         expires_at: time(row.get("expires_at")?)?,
                         revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(time).transpose()?,
                         hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret_hash"))?,

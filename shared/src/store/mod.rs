@@ -259,9 +259,80 @@ pub trait Store: BotStore + KeyStore + CredentialStore {}
 
 impl<T: BotStore + KeyStore + CredentialStore> Store for T {}
 
+// The decisions every store takes the same way. A store only reads and writes; what a read
+// means (refuse, repeat, retry) is decided here, once, for both implementations.
+
+/// A key as stored: the owner's view plus the one store-side fact decisions need.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    pub key: ApiKey,
+    /// Its bot user was deleted (and this key revoked by that deletion).
+    pub bot_deleted: bool,
+}
+
 /// Counts a bot user's keys that hold a slot: the shared rule behind the active-key cap.
 pub(crate) fn slots_held<'a>(keys: impl IntoIterator<Item = &'a ApiKey>, now: DateTime<Utc>) -> usize {
     keys.into_iter().filter(|key| key.holds_slot(now)).count()
+}
+
+/// Whether one more key fits under the cap, given the bot user's keys.
+pub(crate) fn check_cap<'a>(
+    keys: impl IntoIterator<Item = &'a ApiKey>,
+    max_active: u32,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if slots_held(keys, now) >= max_active as usize {
+        return Err(StoreError::ActiveKeyLimit { limit: max_active });
+    }
+    Ok(())
+}
+
+/// What a revocation request finds.
+#[derive(Debug)]
+pub(crate) enum Revocable {
+    /// Not revoked yet: revoke it.
+    Yes,
+    /// Revoked before: the request changes nothing and answers with the key as it is.
+    AlreadyRevoked(ApiKey),
+}
+
+/// Whether `team` may revoke the key found (`None`: no such key).
+pub(crate) fn revocable(found: Option<KeyRecord>, team: &TeamId) -> Result<Revocable, StoreError> {
+    let record = found.filter(|record| &record.key.team_id == team).ok_or(StoreError::KeyNotFound)?;
+    if record.bot_deleted {
+        return Err(StoreError::BotDeleted);
+    }
+    match record.key.revoked_at {
+        Some(_) => Ok(Revocable::AlreadyRevoked(record.key)),
+        None => Ok(Revocable::Yes),
+    }
+}
+
+/// Whether `team` may rotate the key found now, retiring it at `deadline`. `Ok` means it may;
+/// a store whose conditional write failed although this says `Ok` lost a race
+/// ([`StoreError::Contention`]).
+pub(crate) fn rotatable(
+    found: Option<KeyRecord>,
+    team: &TeamId,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let record = found.filter(|record| &record.key.team_id == team).ok_or(StoreError::KeyNotFound)?;
+    let key = &record.key;
+    if record.bot_deleted {
+        Err(StoreError::BotDeleted)
+    } else if key.revoked_at.is_some() {
+        Err(StoreError::KeyRevoked)
+    } else if key.replaced_by.is_some() {
+        Err(StoreError::KeyAlreadyRotated)
+    } else if key.expires_at <= now {
+        Err(StoreError::KeyExpired)
+    } else if deadline > key.expires_at {
+        // A deadline computed from a stale read would extend the key's life: refuse it.
+        Err(StoreError::Contention)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

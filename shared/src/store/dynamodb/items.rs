@@ -1,0 +1,376 @@
+//! The table's items as typed structs: each kind of item's attributes are declared once, here,
+//! and `serde_dynamo` turns a struct into DynamoDB's attribute map and back.
+//!
+//! | item     | `pk`             | `sk`           | struct      | `ttl` (epoch s)                              |
+//! |----------|------------------|----------------|-------------|----------------------------------------------|
+//! | bot user | `TEAM#<team_id>` | `BOT#<bot_id>` | [`BotItem`] | `deleted_at` + retention, once deleted        |
+//! | API key  | `BOT#<bot_id>`   | `KEY#<key_id>` | [`KeyItem`] | (`revoked_at` or else `expires_at`) + retention |
+//!
+//! Times are epoch milliseconds (N), scopes a string set (SS), the digest binary (B). The
+//! authorizer reads a key item through the narrower [`CredentialItem`], whose fields are
+//! exactly its projection ([`credential_projection`]), so the two cannot disagree.
+//!
+//! Stored values are trusted to be what the code wrote, but read back through the same
+//! parsers as input (ids, team ids, subjects, scopes), so a corrupt item is an error, never a
+//! wrong answer; names and scopes skip only the limits of today's configuration
+//! ([`Name::from_stored`], [`Scopes::from_stored`]).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::serde::{ts_milliseconds, ts_milliseconds_option};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::table;
+use crate::ids::{BotId, KeyId};
+use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
+use crate::scope::Scopes;
+use crate::store::KeyRecord;
+use crate::token::SecretHash;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) const BOT_PREFIX: &str = "BOT#";
+pub(super) const KEY_PREFIX: &str = "KEY#";
+
+/// An item's primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    pub fn bot(team: &TeamId, bot: BotId) -> Self {
+        Self { pk: format!("TEAM#{team}"), sk: format!("{BOT_PREFIX}{bot}") }
+    }
+
+    pub fn key(bot: BotId, key: KeyId) -> Self {
+        Self { pk: bot_partition(bot), sk: format!("{KEY_PREFIX}{key}") }
+    }
+
+    /// The key as the attribute map `GetItem`, `UpdateItem` and `ExclusiveStartKey` take.
+    pub fn into_item(self) -> Item {
+        HashMap::from([
+            (table::PARTITION_KEY.to_owned(), AttributeValue::S(self.pk)),
+            (table::SORT_KEY.to_owned(), AttributeValue::S(self.sk)),
+        ])
+    }
+}
+
+/// The partition holding a team's bot users.
+pub(super) fn team_partition(team: &TeamId) -> String {
+    format!("TEAM#{team}")
+}
+
+/// The partition holding a bot user's keys.
+pub(super) fn bot_partition(bot: BotId) -> String {
+    format!("{BOT_PREFIX}{bot}")
+}
+
+/// A bot user.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct BotItem {
+    pub pk: String,
+    pub sk: String,
+    pub bot_id: BotId,
+    pub team_id: TeamId,
+    #[serde(with = "stored_name")]
+    pub name: Name,
+    #[serde(with = "ts_milliseconds")]
+    pub created_at: DateTime<Utc>,
+    pub created_by: Subject,
+    /// Bumped by every change to the bot user's keys: a create is conditional on the version
+    /// it counted the keys at, which serialises the active-key cap.
+    pub key_version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<Subject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+impl BotItem {
+    pub fn new(bot: &BotUser) -> Self {
+        let ItemKey { pk, sk } = ItemKey::bot(&bot.team_id, bot.id);
+        Self {
+            pk,
+            sk,
+            bot_id: bot.id,
+            team_id: bot.team_id.clone(),
+            name: bot.name.clone(),
+            created_at: bot.created_at,
+            created_by: bot.created_by.clone(),
+            key_version: 0,
+            deleted_at: None,
+            deleted_by: None,
+            ttl: None,
+        }
+    }
+}
+
+impl From<BotItem> for BotUser {
+    fn from(item: BotItem) -> Self {
+        Self {
+            id: item.bot_id,
+            team_id: item.team_id,
+            name: item.name,
+            created_at: item.created_at,
+            created_by: item.created_by,
+            deleted_at: item.deleted_at,
+        }
+    }
+}
+
+/// An API key: the owner's view, the digest of its secret, and the store's bookkeeping.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct KeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub key_id: KeyId,
+    pub bot_id: BotId,
+    pub team_id: TeamId,
+    #[serde(with = "stored_name")]
+    pub name: Name,
+    pub hint: String,
+    #[serde(with = "stored_scopes")]
+    pub scopes: Scopes,
+    #[serde(with = "digest")]
+    pub secret_hash: SecretHash,
+    #[serde(with = "ts_milliseconds")]
+    pub created_at: DateTime<Utc>,
+    pub created_by: Subject,
+    #[serde(with = "ts_milliseconds")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<Subject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<KeyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<KeyId>,
+    /// Set on every key of a bot user by its deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
+    pub bot_deleted_at: Option<DateTime<Utc>>,
+    pub ttl: i64,
+}
+
+impl KeyItem {
+    /// A new key's item; `ttl` is when the table may purge it.
+    pub fn new(new: &NewKey, ttl: i64) -> Self {
+        let key = &new.key;
+        let ItemKey { pk, sk } = ItemKey::key(key.bot_id, key.id);
+        Self {
+            pk,
+            sk,
+            key_id: key.id,
+            bot_id: key.bot_id,
+            team_id: key.team_id.clone(),
+            name: key.name.clone(),
+            hint: key.hint.clone(),
+            scopes: key.scopes.clone(),
+            secret_hash: new.hash.clone(),
+            created_at: key.created_at,
+            created_by: key.created_by.clone(),
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+            revoked_by: key.revoked_by.clone(),
+            replaced_by: key.replaced_by,
+            replaces: key.replaces,
+            bot_deleted_at: None,
+            ttl,
+        }
+    }
+}
+
+impl From<KeyItem> for KeyRecord {
+    fn from(item: KeyItem) -> Self {
+        Self {
+            bot_deleted: item.bot_deleted_at.is_some(),
+            key: ApiKey {
+                id: item.key_id,
+                bot_id: item.bot_id,
+                team_id: item.team_id,
+                name: item.name,
+                hint: item.hint,
+                scopes: item.scopes,
+                created_at: item.created_at,
+                created_by: item.created_by,
+                expires_at: item.expires_at,
+                revoked_at: item.revoked_at,
+                revoked_by: item.revoked_by,
+                replaced_by: item.replaced_by,
+                replaces: item.replaces,
+            },
+        }
+    }
+}
+
+/// The part of a key item verification reads: the authorizer's whole projection.
+#[derive(Debug, Deserialize)]
+pub(super) struct CredentialItem {
+    team_id: TeamId,
+    #[serde(with = "stored_scopes")]
+    scopes: Scopes,
+    #[serde(with = "ts_milliseconds")]
+    expires_at: DateTime<Utc>,
+    #[serde(default, with = "ts_milliseconds_option")]
+    revoked_at: Option<DateTime<Utc>>,
+    #[serde(with = "digest")]
+    secret_hash: SecretHash,
+}
+
+impl From<CredentialItem> for Credential {
+    fn from(item: CredentialItem) -> Self {
+        Self {
+            team_id: item.team_id,
+            scopes: item.scopes,
+            expires_at: item.expires_at,
+            revoked_at: item.revoked_at,
+            hash: item.secret_hash,
+        }
+    }
+}
+
+/// The attributes verification reads, as a projection expression: the fields of
+/// [`CredentialItem`], computed once.
+pub fn credential_projection() -> &'static str {
+    static PROJECTION: OnceLock<String> = OnceLock::new();
+    PROJECTION.get_or_init(|| credential_attributes().join(", "))
+}
+
+/// The attributes verification reads (the authorizer's IAM policy may allow exactly these).
+pub fn credential_attributes() -> &'static [&'static str] {
+    serde_aux::serde_introspection::serde_introspect::<CredentialItem>()
+}
+
+/// Names as stored: read back without today's length limit.
+mod stored_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::Name;
+
+    pub fn serialize<S: Serializer>(name: &Name, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+        Name::from_stored(String::deserialize(d)?)
+            .map_err(|_| serde::de::Error::custom("invalid stored name"))
+    }
+}
+
+/// Scopes as a DynamoDB string set, read back without consulting today's catalogue.
+mod stored_scopes {
+    use serde::{Deserializer, Serializer};
+
+    use crate::scope::Scopes;
+
+    pub fn serialize<S: Serializer>(scopes: &Scopes, s: S) -> Result<S::Ok, S::Error> {
+        serde_dynamo::string_set::serialize(scopes, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scopes, D::Error> {
+        let stored: Vec<String> = serde_dynamo::string_set::deserialize(d)?;
+        Scopes::from_stored(stored).map_err(|_| serde::de::Error::custom("invalid stored scopes"))
+    }
+}
+
+/// The secret's digest as a binary attribute. The digest has no `Serialize` of its own, so it
+/// can be written only here, into the one attribute that holds it.
+mod digest {
+    use std::fmt;
+
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    use crate::token::SecretHash;
+
+    pub fn serialize<S: Serializer>(hash: &SecretHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(hash.as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretHash, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = SecretHash;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 32-byte digest")
+            }
+
+            fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<SecretHash, E> {
+                SecretHash::from_slice(bytes).ok_or_else(|| E::custom("stored digest is not 32 bytes"))
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Expiry;
+    use crate::scope::ScopeCatalog;
+    use chrono::TimeDelta;
+
+    fn new_key() -> NewKey {
+        let now = crate::model::truncate_to_millis(Utc::now());
+        let catalog = ScopeCatalog::parse("projects:read,projects:write").unwrap();
+        let expiry =
+            Expiry::at(now + TimeDelta::days(1), now, std::time::Duration::from_secs(86_400)).unwrap();
+        NewKey::issue(
+            &TeamId::parse("team-a").unwrap(),
+            BotId::generate(now),
+            Name::parse("deploy", 100).unwrap(),
+            Scopes::parse(["projects:write", "projects:read"], &catalog).unwrap(),
+            expiry,
+            &Subject::parse("owner-1").unwrap(),
+            now,
+        )
+        .0
+    }
+
+    #[test]
+    fn a_key_item_has_the_documented_attribute_types_and_reads_back_as_it_was_written() {
+        let new = new_key();
+        let item: Item = serde_dynamo::to_item(KeyItem::new(&new, 42)).unwrap();
+        assert!(matches!(&item["scopes"], AttributeValue::Ss(set) if set.len() == 2));
+        assert!(
+            matches!(&item["secret_hash"], AttributeValue::B(blob) if blob.as_ref() == new.hash.as_bytes())
+        );
+        assert_eq!(item["expires_at"], AttributeValue::N(new.key.expires_at.timestamp_millis().to_string()));
+        assert_eq!(item[table::TTL_ATTRIBUTE], AttributeValue::N("42".into()));
+        assert_eq!(item[table::PARTITION_KEY], AttributeValue::S(format!("BOT#{}", new.key.bot_id)));
+        for absent in ["revoked_at", "revoked_by", "replaced_by", "replaces", "bot_deleted_at"] {
+            assert!(!item.contains_key(absent), "{absent} is written only once it applies");
+        }
+
+        let record = KeyRecord::from(serde_dynamo::from_item::<_, KeyItem>(item.clone()).unwrap());
+        assert_eq!(record.key, new.key);
+        assert!(!record.bot_deleted);
+        let credential: Credential = serde_dynamo::from_item::<_, CredentialItem>(item).unwrap().into();
+        assert_eq!(credential.hash, new.hash);
+    }
+
+    #[test]
+    fn the_credential_projection_names_what_verification_reads_and_no_more() {
+        assert_eq!(credential_projection(), "team_id, scopes, expires_at, revoked_at, secret_hash");
+    }
+
+    #[test]
+    fn a_corrupt_item_is_an_error_not_a_value() {
+        let mut item: Item = serde_dynamo::to_item(KeyItem::new(&new_key(), 42)).unwrap();
+        item.insert(
+            "secret_hash".into(),
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![1, 2, 3])),
+        );
+        assert!(serde_dynamo::from_item::<_, CredentialItem>(item.clone()).is_err());
+        item.remove("secret_hash");
+        assert!(serde_dynamo::from_item::<_, KeyItem>(item).is_err());
+    }
+}

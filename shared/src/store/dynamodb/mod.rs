@@ -1,0 +1,569 @@
+//! The product store: one DynamoDB table, and the only module that knows the AWS SDK.
+//!
+//! * [`client`]: how a client is built and how long its calls may take;
+//! * [`table`]: the table's definition (the SAM template is checked against it);
+//! * [`items`]: each item's attributes, declared once as a struct;
+//! * this module: the store, which only reads and writes; what a read means is decided in
+//!   [`crate::store`], the same way for both stores.
+//!
+//! # Why this shape
+//!
+//! * **Verification is one `GetItem`.** The key's bot id and key id are both in the token, and
+//!   together they are the key item's primary key.
+//! * **A team only reaches its own bot users** because their items live in the team's
+//!   partition; key items carry `team_id`, and every key operation checks it.
+//! * **A bot user's keys are one partition**, read with a strongly consistent `Query`, so
+//!   listing, counting and the deletion sweep see a key the moment it was written (an index
+//!   would only be eventually consistent).
+//! * **The bot user item serialises key changes.** Creating or rotating a key is a transaction
+//!   that also updates the bot user item, on condition that it is not deleted (and, for a
+//!   create, that `key_version` is still the one seen when the active keys were counted).
+//!   Deleting a bot user updates the same item first. DynamoDB orders writes to one item, so
+//!   either the create commits first, and the deletion's sweep (a strongly consistent query
+//!   after the mark) finds and revokes the key, or the mark comes first and the create fails.
+//!   Two creates counting at once cannot both pass the cap: the second one's `key_version`
+//!   condition fails, and it counts again.
+//! * **Revocation is one conditional `UpdateItem`** (`attribute_not_exists(revoked_at)`), so it
+//!   happens once and can never be undone; its `ALL_OLD` return on a failed condition tells an
+//!   idempotent repeat from a missing key without a second call.
+//! * **TTL** purges keys a retention period after they expire or are revoked, and deleted bot
+//!   users as long after deletion. DynamoDB deletes lazily, so reads never rely on it: status
+//!   is always derived from `expires_at` and `revoked_at`.
+
+pub mod client;
+pub mod items;
+pub mod table;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use self::client::{CallBudget, client_from_env, lambda_client};
+use self::items::{
+    BOT_PREFIX, BotItem, CredentialItem, Item, ItemKey, KEY_PREFIX, KeyItem, bot_partition,
+    credential_projection, team_partition,
+};
+pub use self::table::{create_table, table_exists};
+use super::{
+    BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError, check_cap,
+    revocable, rotatable,
+};
+use crate::ids::{BotId, KeyId};
+use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
+
+pub use aws_sdk_dynamodb::Client;
+
+/// How often a key change retries after losing a race on the bot user item.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The DynamoDB implementation of [`super::Store`].
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+/// Why one action of a cancelled transaction did not happen (DynamoDB's cancellation codes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cancelled {
+    /// This action was fine; another one cancelled the transaction.
+    NotThis,
+    ConditionFailed,
+    /// Another write to the same item was in flight.
+    Conflict,
+    Other(String),
+}
+
+impl Cancelled {
+    fn of(reason: &CancellationReason) -> Self {
+        match reason.code() {
+            None | Some("None") => Self::NotThis,
+            Some("ConditionalCheckFailed") => Self::ConditionFailed,
+            Some("TransactionConflict") => Self::Conflict,
+            Some(other) => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// A lost race: worth reading again and retrying.
+    fn is_race(&self) -> bool {
+        matches!(self, Self::ConditionFailed | Self::Conflict)
+    }
+}
+
+impl DynamoStore {
+    /// `retention` is how long expired or revoked keys and deleted bot users stay readable
+    /// before the table's TTL purges them.
+    pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
+        Self { client, table: table.into(), retention }
+    }
+
+    /// The TTL (epoch seconds) of an item whose life ended at `from`.
+    fn purge_at(&self, from: DateTime<Utc>) -> i64 {
+        from.timestamp().saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        key: ItemKey,
+        projection: Option<&str>,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.into_item()))
+            .consistent_read(true)
+            .set_projection_expression(projection.map(str::to_owned))
+            .send()
+            .await
+            .map_err(sdk)?;
+        output.item.map(decode).transpose()
+    }
+
+    async fn key_record(&self, bot: BotId, key: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.get::<KeyItem>(ItemKey::key(bot, key), None).await?.map(KeyRecord::from))
+    }
+
+    /// The bot user, if it exists in `team` and is not deleted.
+    async fn live_bot(&self, team: &TeamId, bot: BotId) -> Result<BotItem, StoreError> {
+        let item: BotItem = self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
+        if item.deleted_at.is_some() {
+            return Err(StoreError::BotDeleted);
+        }
+        Ok(item)
+    }
+
+    /// One page of items in a partition, strongly consistent, starting after `after` (an `sk`).
+    /// Returns the items and where the next page starts, if DynamoDB says there is one.
+    async fn query_page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        after: Option<String>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let start = after.map(|sk| ItemKey { pk: pk.to_owned(), sk }.into_item());
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .set_exclusive_start_key(start)
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let next = match output.last_evaluated_key {
+            Some(mut last) => match last.remove(table::SORT_KEY) {
+                Some(AttributeValue::S(sk)) => Some(sk),
+                _ => return Err(StoreError::unavailable("a query's LastEvaluatedKey has no sort key")),
+            },
+            None => None,
+        };
+        let items = output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
+    /// Every key of a bot user, strongly consistent, following pages to the end.
+    async fn all_keys(&self, bot: BotId) -> Result<Vec<KeyRecord>, StoreError> {
+        let pk = bot_partition(bot);
+        let mut records = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.query_page::<KeyItem>(&pk, KEY_PREFIX, after, None).await?;
+            records.extend(page.into_iter().map(KeyRecord::from));
+            match next {
+                Some(sk) => after = Some(sk),
+                None => return Ok(records),
+            }
+        }
+    }
+
+    /// Runs a transaction; a cancelled one answers why each action did not happen.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<Cancelled>>, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    Ok(Err(cancelled.cancellation_reasons().iter().map(Cancelled::of).collect()))
+                }
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    fn put_new_key(&self, new: &NewKey) -> Result<TransactWriteItem, StoreError> {
+        let item = encode(KeyItem::new(new, self.purge_at(new.key.expires_at)))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(built)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Revokes (or, if already revoked, just marks) one key during a bot user's deletion.
+    async fn sweep_key(&self, key: &ApiKey, by: &Subject, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if key.revoked_at.is_none() {
+            let revoked = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::key(key.bot_id, key.id).into_item()))
+                .update_expression(
+                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl",
+                )
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", time_value(now))
+                .expression_attribute_values(":by", AttributeValue::S(by.as_str().to_owned()))
+                .expression_attribute_values(":ttl", number(self.purge_at(now)))
+                .send()
+                .await;
+            match revoked {
+                Ok(_) => return Ok(()),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        // Already revoked (before, or just now by someone else): only record the deletion.
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::key(key.bot_id, key.id).into_item()))
+            .update_expression("SET bot_deleted_at = if_not_exists(bot_deleted_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", time_value(now))
+            .send()
+            .await;
+        match marked {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()), // purged by TTL meanwhile
+            Err(e) => Err(sdk(e)),
+        }
+    }
+}
+
+impl BotStore for DynamoStore {
+    async fn create_bot(&self, bot: &BotUser) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode(BotItem::new(bot))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            // The id is taken: as unlikely as two racing writers, and answered the same way.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Contention)
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    async fn get_bot(&self, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
+        let item: BotItem = self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
+        Ok(item.into())
+    }
+
+    async fn list_bots(
+        &self,
+        team: &TeamId,
+        after: Option<BotId>,
+        limit: usize,
+    ) -> Result<Page<BotUser>, StoreError> {
+        let pk = team_partition(team);
+        let mut after = after.map(|id| format!("{BOT_PREFIX}{id}"));
+        let mut items = Vec::new();
+        // Deleted bot users stay as tombstones until their TTL; skip them, and keep reading
+        // until the page is full and one more live bot user proves there is a next page.
+        loop {
+            let (page, next) = self.query_page::<BotItem>(&pk, BOT_PREFIX, after, Some(100)).await?;
+            for item in page.into_iter().filter(|item| item.deleted_at.is_none()) {
+                if items.len() == limit {
+                    return Ok(Page { items, more: true });
+                }
+                items.push(BotUser::from(item));
+            }
+            match next {
+                Some(sk) => after = Some(sk),
+                None => return Ok(Page { items, more: false }),
+            }
+        }
+    }
+
+    async fn delete_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> Result<BotUser, StoreError> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::bot(team, bot).into_item()))
+            .update_expression(
+                "SET deleted_at = if_not_exists(deleted_at, :now), deleted_by = if_not_exists(deleted_by, :by), \
+                 #ttl = if_not_exists(#ttl, :ttl) ADD key_version :one",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", time_value(now))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+            .expression_attribute_values(":ttl", number(self.purge_at(now)))
+            .expression_attribute_values(":one", number(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let deleted: BotItem = match marked {
+            Ok(output) => decode(output.attributes.unwrap_or_default())?,
+            Err(e) if is_condition_failure(&e) => return Err(StoreError::BotNotFound),
+            Err(e) => return Err(sdk(e)),
+        };
+        // From here on no key can be created or rotated for this bot user; sweep what exists.
+        for record in self.all_keys(bot).await? {
+            if !record.bot_deleted {
+                self.sweep_key(&record.key, by, now).await?;
+            }
+        }
+        Ok(deleted.into())
+    }
+}
+
+impl KeyStore for DynamoStore {
+    async fn create_key(&self, new: &NewKey, max_active: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let key = &new.key;
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
+            let bot = self.live_bot(&key.team_id, key.bot_id).await?;
+            let keys = self.all_keys(key.bot_id).await?;
+            check_cap(keys.iter().map(|record| &record.key), max_active, now)?;
+            let claim = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::bot(&key.team_id, key.bot_id).into_item()))
+                .update_expression("ADD key_version :one")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
+                )
+                .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":seen", number(bot.key_version))
+                .build()
+                .map_err(built)?;
+            match self.transact(vec![update_item(claim), self.put_new_key(new)?]).await? {
+                Ok(()) => return Ok(()),
+                // The new key's id is taken.
+                Err(reasons) if reasons.get(1) == Some(&Cancelled::ConditionFailed) => {
+                    return Err(StoreError::Contention);
+                }
+                // Lost a race on the bot user item: count again (and notice a deletion).
+                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
+                Err(reasons) => {
+                    return Err(StoreError::unavailable(format!("create key cancelled: {reasons:?}")));
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    async fn get_key(&self, team: &TeamId, bot: BotId, key: KeyId) -> Result<ApiKey, StoreError> {
+        let (_, record) = tokio::try_join!(self.live_bot(team, bot), self.key_record(bot, key))?;
+        record.map(|record| record.key).filter(|key| &key.team_id == team).ok_or(StoreError::KeyNotFound)
+    }
+
+    async fn list_keys(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> Result<Page<ApiKey>, StoreError> {
+        self.live_bot(team, bot).await?;
+        let page_size = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
+        let after = after.map(|id| format!("{KEY_PREFIX}{id}"));
+        let (items, _) =
+            self.query_page::<KeyItem>(&bot_partition(bot), KEY_PREFIX, after, Some(page_size)).await?;
+        let keys = items.into_iter().map(|item| KeyRecord::from(item).key).collect();
+        Ok(Page::from_overfetch(keys, limit))
+    }
+
+    async fn revoke_key(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        key: KeyId,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey, StoreError> {
+        let revoked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::key(bot, key).into_item()))
+            .update_expression("SET revoked_at = :now, revoked_by = :by, #ttl = :ttl")
+            .condition_expression(
+                "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
+                 AND attribute_not_exists(bot_deleted_at)",
+            )
+            .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", time_value(now))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+            .expression_attribute_values(":ttl", number(self.purge_at(now)))
+            .expression_attribute_values(":team", AttributeValue::S(team.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match revoked {
+            Ok(output) => Ok(KeyRecord::from(decode::<KeyItem>(output.attributes.unwrap_or_default())?).key),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let found =
+                        failed.item().cloned().map(decode::<KeyItem>).transpose()?.map(KeyRecord::from);
+                    match revocable(found, team)? {
+                        Revocable::AlreadyRevoked(key) => Ok(key),
+                        Revocable::Yes => Err(StoreError::Contention),
+                    }
+                }
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    async fn rotate_key(
+        &self,
+        team: &TeamId,
+        old: KeyId,
+        replacement: &NewKey,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        let bot = replacement.key.bot_id;
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
+            let touch_bot = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::bot(team, bot).into_item()))
+                .update_expression("ADD key_version :one")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
+                .expression_attribute_values(":one", number(1))
+                .build()
+                .map_err(built)?;
+            let retire_old = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::key(bot, old).into_item()))
+                .update_expression("SET expires_at = :deadline, replaced_by = :new, #ttl = :ttl")
+                .condition_expression(
+                    "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
+                     AND attribute_not_exists(replaced_by) AND attribute_not_exists(bot_deleted_at) \
+                     AND expires_at > :now AND expires_at >= :deadline",
+                )
+                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                .expression_attribute_values(":deadline", time_value(deadline))
+                .expression_attribute_values(":new", AttributeValue::S(replacement.key.id.to_string()))
+                .expression_attribute_values(":ttl", number(self.purge_at(deadline)))
+                .expression_attribute_values(":team", AttributeValue::S(team.to_string()))
+                .expression_attribute_values(":now", time_value(now))
+                .build()
+                .map_err(built)?;
+            let put = self.put_new_key(replacement)?;
+            match self.transact(vec![update_item(touch_bot), update_item(retire_old), put]).await? {
+                Ok(()) => {
+                    let old = self.key_record(bot, old).await?.ok_or(StoreError::KeyNotFound)?.key;
+                    return Ok(Rotation { old, new: replacement.key.clone() });
+                }
+                Err(reasons) if reasons.first() == Some(&Cancelled::ConditionFailed) => {
+                    self.live_bot(team, bot).await?;
+                    return Err(StoreError::Contention);
+                }
+                Err(reasons) if reasons.get(1) == Some(&Cancelled::ConditionFailed) => {
+                    rotatable(self.key_record(bot, old).await?, team, deadline, now)?;
+                    return Err(StoreError::Contention);
+                }
+                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
+                Err(reasons) => {
+                    return Err(StoreError::unavailable(format!("rotate key cancelled: {reasons:?}")));
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+}
+
+impl CredentialStore for DynamoStore {
+    async fn credential(&self, bot: BotId, key: KeyId) -> Result<Option<Credential>, StoreError> {
+        let item: Option<CredentialItem> =
+            self.get(ItemKey::key(bot, key), Some(credential_projection())).await?;
+        Ok(item.map(Credential::from))
+    }
+}
+
+fn encode<T: Serialize>(item: T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(item).map_err(StoreError::unavailable)
+}
+
+/// A stored item as its struct; a missing or mistyped attribute is an error, never a default.
+/// The error names the attribute, never its value (which could be a digest).
+fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    let item = serde_dynamo::AttributeValue::from(AttributeValue::M(item));
+    serde_path_to_error::deserialize(serde_dynamo::Deserializer::from_attribute_value(item)).map_err(|e| {
+        StoreError::unavailable(format!("stored item has a missing or invalid {:?}", e.path().to_string()))
+    })
+}
+
+fn update_item(update: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update).build()
+}
+
+fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn time_value(at: DateTime<Utc>) -> AttributeValue {
+    number(at.timestamp_millis())
+}
+
+/// Spreads retries after a lost race: nothing before the first attempt, then a few
+/// milliseconds, growing, with jitter so racing writers do not collide again in step.
+async fn backoff(attempt: u32) {
+    if attempt > 0 {
+        let mut jitter = [0u8; 1];
+        let _ = getrandom::fill(&mut jitter);
+        let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}
+
+fn is_condition_failure<R>(error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+    error.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
+}
+
+fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
+    StoreError::unavailable(DisplayErrorContext(&error).to_string())
+}
+
+fn built(error: BuildError) -> StoreError {
+    StoreError::unavailable(error)
+}
