@@ -1,4 +1,5 @@
-//! Configuration from the environment (SPEC §6), read once at start-up.
+//! Configuration from the environment, read once at start-up (the variables, their defaults
+//! and ranges: `docs/contract.md#configuration`).
 //!
 //! A function with a bad setting must not start: it would otherwise answer every request
 //! wrongly. Each problem is reported as one error naming the variable, which `main` logs
@@ -18,7 +19,7 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// The limits of SPEC §2 and §3.
+/// The limits on keys, names and rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// `KEY_MAX_LIFETIME_DAYS`: how far in the future an expiry may lie (default 365 days).

@@ -28,7 +28,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::Diagnostic;
 use nico_keys::routes::{self, RouteRules};
-use nico_keys::store::{CredentialStore, StoreError, VerifyError};
+use nico_keys::store::{CredentialStore, Rejection, StoreError, VerifyError};
 use nico_keys::{Clock, Principal, token};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,37 @@ impl Shape {
             Self::Token => "rest_token",
             Self::Request => "rest_request",
             Self::Http => "http_v2",
+        }
+    }
+}
+
+/// Why a decision went the way it did: the `reason` of the decision's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Let through.
+    Ok,
+    /// No `Authorization: Bearer` value.
+    MissingBearer,
+    /// The key is refused: malformed, wrong checksum, unknown, wrong secret, expired, revoked.
+    Rejected(Rejection),
+    /// A valid key whose scopes do not open the route.
+    RouteNotInScopes,
+    /// The store did not answer: fail closed.
+    StoreUnavailable,
+    /// Not an event this authorizer understands.
+    BadEvent,
+}
+
+impl Reason {
+    /// The stable name logs and metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::MissingBearer => "missing_bearer",
+            Self::Rejected(rejection) => rejection.reason(),
+            Self::RouteNotInScopes => "route_not_in_scopes",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::BadEvent => "bad_event",
         }
     }
 }
@@ -166,27 +197,29 @@ impl<S: CredentialStore> Authorizer<S> {
         let call = match read_event(event) {
             Ok(call) => call,
             Err(error) => {
-                tracing::error!(decision = "error", reason = "bad_event", error = %error, "authorizer decision");
+                let reason = Reason::BadEvent.as_str();
+                tracing::error!(decision = "error", reason, error = %error, "authorizer decision");
                 return Err(error);
             }
         };
         let parsed = call.bearer.as_deref().and_then(token::bearer).map(token::parse);
         let key_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.key_id().to_string());
         let verdict = match parsed {
-            None => Err(Verdict::Denied("missing_bearer")),
-            Some(Err(e)) => Err(Verdict::Denied(e.reason())),
+            None => Err(Verdict::Denied(Reason::MissingBearer)),
+            Some(Err(e)) => Err(Verdict::Denied(Reason::Rejected(Rejection::Format(e)))),
             Some(Ok(parsed)) => match self.store.verify_parsed(&parsed, self.clock.now()).await {
                 Ok(principal) => Ok(principal),
-                Err(VerifyError::Rejected(rejection)) => Err(Verdict::Denied(rejection.reason())),
+                Err(VerifyError::Rejected(rejection)) => Err(Verdict::Denied(Reason::Rejected(rejection))),
                 Err(VerifyError::Store(error)) => Err(Verdict::Failed(error)),
             },
         };
         let answer = self.answer(&call, verdict);
         let (decision, reason) = match &answer {
-            Answer::Allow(_) => ("allow", "ok"),
+            Answer::Allow(_) => ("allow", Reason::Ok),
             Answer::Deny(_, reason) => ("deny", *reason),
-            Answer::Error(_) => ("error", "store_unavailable"),
+            Answer::Error(_) => ("error", Reason::StoreUnavailable),
         };
+        let reason = reason.as_str();
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let key_id = key_id.as_deref().unwrap_or("-");
         match &answer {
@@ -220,7 +253,7 @@ impl<S: CredentialStore> Authorizer<S> {
                 if permitted {
                     Answer::Allow(response)
                 } else {
-                    Answer::Deny(Some(response), "route_not_in_scopes")
+                    Answer::Deny(Some(response), Reason::RouteNotInScopes)
                 }
             }
             Target::Http { .. } if permitted => {
@@ -229,20 +262,20 @@ impl<S: CredentialStore> Authorizer<S> {
                 response.context = AuthContext::from(&principal);
                 Answer::Allow(AuthorizerResponse::Allowed(response))
             }
-            Target::Http { .. } => deny(Shape::Http, "route_not_in_scopes"),
+            Target::Http { .. } => deny(Shape::Http, Reason::RouteNotInScopes),
         }
     }
 }
 
 enum Verdict {
-    Denied(&'static str),
+    Denied(Reason),
     Failed(StoreError),
 }
 
 enum Answer {
     Allow(AuthorizerResponse),
     /// A refusal: the response to send, or none for REST's `Unauthorized` error.
-    Deny(Option<AuthorizerResponse>, &'static str),
+    Deny(Option<AuthorizerResponse>, Reason),
     Error(AuthorizerError),
 }
 
@@ -256,7 +289,7 @@ impl Answer {
     }
 }
 
-fn deny(shape: Shape, reason: &'static str) -> Answer {
+fn deny(shape: Shape, reason: Reason) -> Answer {
     match shape {
         Shape::Token | Shape::Request => Answer::Deny(None, reason),
         Shape::Http => Answer::Deny(

@@ -1,0 +1,205 @@
+//! Reading a request: who calls (the JWT authorizer's claims), the JSON body, paging.
+//!
+//! Bodies are read into `#[serde(deny_unknown_fields)]` structs through `serde_path_to_error`,
+//! so every refusal names its field: a wrong type, an unknown field, a field given twice (JSON
+//! allows it and would silently keep the last one; this API refuses it). Messages are this
+//! module's own, never serde's, which quote the offending input.
+
+use lambda_http::http::header;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use nico_keys::config::ClaimNames;
+use nico_keys::{Subject, TeamId, token};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+/// The role claim value that may write.
+pub const OWNER_ROLE: &str = "owner";
+
+/// Who is calling, from the JWT authorizer's verified claims.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: Subject,
+    pub team: TeamId,
+    pub is_owner: bool,
+}
+
+impl Caller {
+    /// The caller from the JWT claims; a request without them (or with an API key) is 401.
+    pub(crate) fn of(request: &Request, names: &ClaimNames) -> Result<Self, ApiError> {
+        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if presented.and_then(token::bearer).is_some_and(|key| key.starts_with(token::PREFIX)) {
+            return Err(ApiError::ApiKeyNotAccepted);
+        }
+        let claims = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => {
+                context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
+            }
+            _ => None,
+        }
+        .ok_or(ApiError::Unauthenticated)?;
+        let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
+        let subject = claim("sub").and_then(|s| Subject::parse(s).ok()).ok_or(ApiError::Unauthenticated)?;
+        let team = claim(&names.team).and_then(|t| TeamId::parse(t).ok()).ok_or(ApiError::Unauthenticated)?;
+        let is_owner = claim(&names.role) == Some(OWNER_ROLE);
+        Ok(Self { subject, team, is_owner })
+    }
+
+    pub(crate) fn owner(&self) -> Result<&Self, ApiError> {
+        if self.is_owner { Ok(self) } else { Err(ApiError::NotOwner) }
+    }
+}
+
+/// The body as `T`, if there is one: at most [`MAX_BODY_BYTES`], `application/json`, an
+/// object with only `T`'s fields, each at most once.
+pub(crate) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<Option<T>, ApiError> {
+    let bytes = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    parse_json(bytes).map(Some)
+}
+
+/// The same body, required.
+pub(crate) fn required_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    json_body(request)?.ok_or_else(|| ApiError::field("body", "is required"))
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        if !e.inner().is_data() {
+            return ApiError::field("body", "is not valid JSON");
+        }
+        let message = e.inner().to_string();
+        match e.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => ApiError::field(key, problem(&message)),
+            _ => match quoted(&message) {
+                Some(field) => ApiError::field(field, problem(&message)),
+                None => ApiError::field("body", "is invalid"),
+            },
+        }
+    })?;
+    json.end().map_err(|_| ApiError::field("body", "is not valid JSON"))?;
+    Ok(value)
+}
+
+/// What is wrong, in this API's words, from serde's message (which names the field in
+/// backquotes for struct-level problems, and quotes the input for value-level ones).
+fn problem(serde_message: &str) -> String {
+    if serde_message.starts_with("unknown field") {
+        "is not a field of this request".into()
+    } else if serde_message.starts_with("duplicate field") {
+        "is given more than once".into()
+    } else if serde_message.starts_with("missing field") {
+        "is required".into()
+    } else if let Some((_, expected)) = serde_message.split_once(", expected ") {
+        let expected = expected.split(" at line ").next().unwrap_or(expected);
+        match expected {
+            "u64" | "u32" | "i64" => "must be a whole number".into(),
+            "a sequence" => "must be a list".into(),
+            other => format!("must be {other}"),
+        }
+    } else {
+        "is invalid".into()
+    }
+}
+
+/// The first `backquoted` word of a serde message: the field of a struct-level problem.
+fn quoted(serde_message: &str) -> Option<&str> {
+    let (_, rest) = serde_message.split_once('`')?;
+    rest.split_once('`').map(|(field, _)| field)
+}
+
+/// A required field of a body, present and not null.
+pub(crate) fn required<T>(field: &'static str, value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::field(field, "is required"))
+}
+
+/// `limit` and `cursor` from the query string.
+pub(crate) fn page_request<C>(
+    request: &Request,
+    cursor: impl Fn(&str) -> Option<C>,
+) -> Result<(usize, Option<C>), ApiError> {
+    let query = request.query_string_parameters_ref();
+    let limit = match query.and_then(|q| q.first("limit")) {
+        None => DEFAULT_PAGE,
+        Some(text) => text.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
+            ApiError::field("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))
+        })?,
+    };
+    let after = match query.and_then(|q| q.first("cursor")) {
+        None | Some("") => None,
+        Some(text) => {
+            Some(cursor(text).ok_or_else(|| ApiError::field("cursor", "is not a cursor this API gave out"))?)
+        }
+    };
+    Ok((limit, after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: Option<String>,
+        scopes: Option<Vec<String>>,
+        grace_seconds: Option<u64>,
+    }
+
+    fn refusal(json: &str) -> (String, String) {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Validation { field, message }) => (field, message),
+            other => panic!("{json}: expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_refusal_names_its_field_and_never_quotes_the_input() {
+        let cases = [
+            (r#"{"name": "a", "name": "b"}"#, "name", "is given more than once"),
+            (r#"{"name": "a", "colour": "secret-value"}"#, "colour", "is not a field of this request"),
+            (r#"{"name": 7}"#, "name", "must be a string"),
+            (r#"{"scopes": ["a", 3]}"#, "scopes", "must be a string"),
+            (r#"{"scopes": "a"}"#, "scopes", "must be a list"),
+            (r#"{"grace_seconds": -1}"#, "grace_seconds", "must be a whole number"),
+            (r#"{"grace_seconds": "secret-value"}"#, "grace_seconds", "must be a whole number"),
+            (r#"[1]"#, "body", "must be a JSON object"),
+            (r#"{name: 1}"#, "body", "is not valid JSON"),
+            (r#"{"name": "a"} trailing"#, "body", "is not valid JSON"),
+            (r#"{"name": "a""#, "body", "is not valid JSON"),
+        ];
+        for (json, field, message) in cases {
+            let (got_field, got_message) = refusal(json);
+            assert_eq!((got_field.as_str(), got_message.as_str()), (field, message), "{json}");
+            assert!(!got_message.contains("secret-value"));
+        }
+    }
+
+    #[test]
+    fn a_well_formed_body_reads_with_absent_and_null_fields_as_none() {
+        let body: Body = parse_json(br#"{"name": "a", "scopes": null}"#).unwrap();
+        assert_eq!(body.name.as_deref(), Some("a"));
+        assert!(body.scopes.is_none() && body.grace_seconds.is_none());
+    }
+}

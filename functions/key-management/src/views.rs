@@ -1,0 +1,122 @@
+//! What the API shows: bot users and keys as JSON, lists with their cursor, and the few
+//! response builders. A key's view never holds its secret or digest, and its status is
+//! derived at the moment of the answer.
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use nico_keys::model::format_time;
+use nico_keys::store::Page;
+use nico_keys::{ApiKey, BotUser, KeyStatus};
+use serde::Serialize;
+
+/// A page of a list as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct ListView<T> {
+    items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+impl<T> ListView<T> {
+    pub(crate) fn of<I>(page: &Page<I>, view: impl Fn(&I) -> T, cursor: impl Fn(&I) -> String) -> Self {
+        Self {
+            items: page.items.iter().map(view).collect(),
+            next_cursor: if page.more { page.items.last().map(cursor) } else { None },
+        }
+    }
+}
+
+/// A bot user as the API shows it.
+#[derive(Serialize)]
+pub struct BotView {
+    id: String,
+    name: String,
+    created_at: String,
+    created_by: String,
+}
+
+impl From<&BotUser> for BotView {
+    fn from(bot: &BotUser) -> Self {
+        Self {
+            id: bot.id.to_string(),
+            name: bot.name.as_str().to_owned(),
+            created_at: format_time(bot.created_at),
+            created_by: bot.created_by.to_string(),
+        }
+    }
+}
+
+/// A key as the API shows it: never the secret or its digest; status derived now.
+#[derive(Serialize)]
+pub struct KeyView {
+    id: String,
+    bot_id: String,
+    name: String,
+    hint: String,
+    scopes: Vec<String>,
+    status: KeyStatus,
+    created_at: String,
+    created_by: String,
+    expires_at: String,
+    revoked_at: Option<String>,
+    revoked_by: Option<String>,
+    replaced_by: Option<String>,
+    replaces: Option<String>,
+}
+
+impl KeyView {
+    pub fn of(key: &ApiKey, now: DateTime<Utc>) -> Self {
+        Self {
+            id: key.id.to_string(),
+            bot_id: key.bot_id.to_string(),
+            name: key.name.as_str().to_owned(),
+            hint: key.hint.clone(),
+            scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            status: key.status(now),
+            created_at: format_time(key.created_at),
+            created_by: key.created_by.to_string(),
+            expires_at: format_time(key.expires_at),
+            revoked_at: key.revoked_at.map(format_time),
+            revoked_by: key.revoked_by.as_ref().map(ToString::to_string),
+            replaced_by: key.replaced_by.map(|id| id.to_string()),
+            replaces: key.replaces.map(|id| id.to_string()),
+        }
+    }
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text =
+        serde_json::to_string(body).unwrap_or_else(|_| r#"{"error":{"code":"internal_error"}}"#.into());
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub(crate) fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+pub(crate) fn with_header(
+    mut response: Response<Body>,
+    name: header::HeaderName,
+    value: &str,
+) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// A 201 for a created resource at `location`.
+pub(crate) fn created(body: &impl Serialize, location: &str) -> Response<Body> {
+    with_header(json_response(StatusCode::CREATED, body), header::LOCATION, location)
+}
+
+/// The one kind of response that carries a raw key must never be cached anywhere.
+pub(crate) fn no_store(response: Response<Body>) -> Response<Body> {
+    with_header(response, header::CACHE_CONTROL, "no-store")
+}
