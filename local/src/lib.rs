@@ -42,12 +42,13 @@ use crate::jwt::Jwt;
 const API_ARN: &str = "arn:aws:execute-api:local:000000000000:localapi";
 const REST_STAGE: &str = "local";
 
-/// Which authorizer integration to emulate for the protected routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which authorizer integration to emulate for the protected routes (`--authorizer http` or
+/// `--authorizer rest-token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// HTTP API, payload format 2.0, simple responses.
+    /// HTTP API, payload format 2.0, simple responses
     Http,
-    /// REST API, `TOKEN` authorizer, IAM policy responses.
+    /// REST API, TOKEN authorizer, IAM policy responses
     RestToken,
 }
 
