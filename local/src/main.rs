@@ -11,6 +11,10 @@
 //! The store is the embedded SQLite file under `--data-dir` unless `AWS_ENDPOINT_URL_DYNAMODB`
 //! is set (or `--store dynamodb`): then the DynamoDB table `TABLE_NAME` there, created if
 //! missing. The SPEC §6 variables are read as in Lambda; unset ones get local defaults.
+//!
+//! The owner tokens it mints (the banner's and `mint-token`'s) put the team and role under the
+//! claim names the management API reads: `OWNER_TEAM_CLAIM` and `OWNER_ROLE_CLAIM`, by default
+//! `team_id` and `role`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +27,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use nico_keys::config::ClaimNames;
 use nico_keys::model::format_time;
 use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
@@ -111,10 +116,10 @@ struct MintArgs {
     /// The token's subject
     #[arg(long, default_value = OWNER_SUB)]
     sub: String,
-    /// The owner's team
+    /// The owner's team, in the claim OWNER_TEAM_CLAIM names (default team_id)
     #[arg(long, default_value = OWNER_TEAM)]
     team: String,
-    /// The owner's role (owner may write; any other role only reads)
+    /// The owner's role, in the claim OWNER_ROLE_CLAIM names (default role); owner may write
     #[arg(long, default_value = OWNER_ROLE)]
     role: String,
     /// How many hours the token is valid (negative: already expired)
@@ -128,9 +133,20 @@ struct MintArgs {
 }
 
 fn mint_token(args: &MintArgs) -> Result<(), String> {
-    let claims = [("sub", args.sub.as_str()), ("team_id", args.team.as_str()), ("role", args.role.as_str())];
+    let config = config_from_env().map_err(|e| e.to_string())?;
+    let claims = owner_claims(&config.claims, &args.sub, &args.team, &args.role);
     println!("{}", Jwt::local().mint(&claims, Utc::now().timestamp(), args.hours * 3600));
     Ok(())
+}
+
+/// An owner token's claims, the team and role under the names the management API reads.
+fn owner_claims<'a>(
+    names: &'a ClaimNames,
+    sub: &'a str,
+    team: &'a str,
+    role: &'a str,
+) -> [(&'a str, &'a str); 3] {
+    [("sub", sub), (names.team.as_str(), team), (names.role.as_str(), role)]
 }
 
 /// Creates `TABLE_NAME` where the SDK points (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), as the SAM
@@ -148,8 +164,13 @@ async fn create_table() -> Result<(), String> {
 }
 
 fn config_from_env() -> Result<Config, nico_keys::ConfigError> {
+    local_config(|name| std::env::var(name).ok())
+}
+
+/// The configuration from the variables `env` looks up, [`LOCAL_DEFAULTS`] for unset ones.
+fn local_config(env: impl Fn(&str) -> Option<String>) -> Result<Config, nico_keys::ConfigError> {
     Config::from_lookup(|name| {
-        std::env::var(name).ok().or_else(|| {
+        env(name).or_else(|| {
             LOCAL_DEFAULTS.iter().find(|(default, _)| *default == name).map(|(_, value)| (*value).to_owned())
         })
     })
@@ -200,12 +221,13 @@ async fn serve<S: Store + Clone + 'static>(
     store_description: String,
     clock: Arc<SystemClock>,
 ) -> Result<(), String> {
+    let claim_names = config.claims.clone();
     let gateway = Arc::new(Gateway::new(store, config, options.authorizer, Jwt::local(), clock));
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    print_banner(&format!("http://{address}"), &store_description, options.authorizer);
+    print_banner(&format!("http://{address}"), &store_description, options.authorizer, &claim_names);
 
     loop {
         let (stream, _) = tokio::select! {
@@ -261,10 +283,10 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-fn print_banner(base: &str, store: &str, mode: Mode) {
+fn print_banner(base: &str, store: &str, mode: Mode, claim_names: &ClaimNames) {
     let now = Utc::now();
     let owner = Jwt::local().mint(
-        &[("sub", OWNER_SUB), ("team_id", OWNER_TEAM), ("role", OWNER_ROLE)],
+        &owner_claims(claim_names, OWNER_SUB, OWNER_TEAM, OWNER_ROLE),
         now.timestamp(),
         OWNER_HOURS * 3600,
     );
@@ -407,6 +429,28 @@ mod tests {
             ("bob", "t", "member", 2)
         );
         assert_eq!(mint_args(&["--hours", "-1"]).hours, -1, "an expired token, for trying expiry");
+    }
+
+    #[test]
+    fn minted_tokens_carry_team_and_role_under_the_configured_claim_names() {
+        let env = |name: &str| match name {
+            "OWNER_TEAM_CLAIM" => Some("custom:team".to_owned()),
+            "OWNER_ROLE_CLAIM" => Some("custom:role".to_owned()),
+            _ => None,
+        };
+        let names = local_config(env).unwrap().claims;
+        let jwt = Jwt::new("secret", jwt::ISSUER, jwt::AUDIENCE);
+        let token = jwt.mint(&owner_claims(&names, "bob", "t", "member"), 1_800_000_000, 60);
+        let claims = jwt.verify(&token, 1_800_000_000).unwrap();
+        assert_eq!((claims["sub"].as_str(), claims["custom:team"].as_str()), (Some("bob"), Some("t")));
+        assert_eq!(claims["custom:role"], "member");
+        assert!(!claims.contains_key("team_id") && !claims.contains_key("role"), "{claims:?}");
+    }
+
+    #[test]
+    fn minted_tokens_use_team_id_and_role_by_default() {
+        let names = local_config(|_| None).unwrap().claims;
+        assert_eq!(owner_claims(&names, "s", "t", "r"), [("sub", "s"), ("team_id", "t"), ("role", "r")]);
     }
 
     #[test]
