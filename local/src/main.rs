@@ -8,9 +8,10 @@
 //!
 //! Every level takes `--help` and `--version`; usage errors exit with status 2.
 //!
-//! The store is the embedded SQLite file under `--data-dir` unless `AWS_ENDPOINT_URL_DYNAMODB`
-//! is set (or `--store dynamodb`): then the DynamoDB table `TABLE_NAME` there, created if
-//! missing. The SPEC §6 variables are read as in Lambda; unset ones get local defaults.
+//! The store is the embedded SQLite file under `--data-dir`, unless `--store dynamodb` is given
+//! or `AWS_ENDPOINT_URL_DYNAMODB` is set (and `--store embedded` is not given): then the DynamoDB
+//! table `TABLE_NAME` where the SDK points, created if missing. The configuration variables (see
+//! `shared/src/config.rs`) are read as in Lambda; unset ones get local defaults.
 //!
 //! The owner tokens it mints (the banner's and `mint-token`'s) put the team and role under the
 //! claim names the management API reads: `OWNER_TEAM_CLAIM` and `OWNER_ROLE_CLAIM`, by default
