@@ -29,6 +29,7 @@ use authorizer::{AuthorizerError, AuthorizerResponse};
 use aws_lambda_events::iam::IamPolicyEffect;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use key_management::Api;
 use nico_keys::routes::glob_matches;
 use nico_keys::store::Store;
@@ -41,12 +42,13 @@ use crate::jwt::Jwt;
 const API_ARN: &str = "arn:aws:execute-api:local:000000000000:localapi";
 const REST_STAGE: &str = "local";
 
-/// Which authorizer integration to emulate for the protected routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which authorizer integration to emulate for the protected routes (`--authorizer http` or
+/// `--authorizer rest-token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// HTTP API, payload format 2.0, simple responses.
+    /// HTTP API, payload format 2.0, simple responses
     Http,
-    /// REST API, `TOKEN` authorizer, IAM policy responses.
+    /// REST API, TOKEN authorizer, IAM policy responses
     RestToken,
 }
 
@@ -127,13 +129,15 @@ impl<S: Store + Clone> Gateway<S> {
 
     /// The management API behind the JWT authorizer.
     async fn management(&self, request: &LocalRequest) -> LocalResponse {
-        let now = self.clock.now().timestamp();
-        let claims =
-            request.header("authorization").and_then(token::bearer).map(|jwt| self.jwt.verify(jwt, now));
+        let now = self.clock.now();
+        let claims = request
+            .header("authorization")
+            .and_then(token::bearer)
+            .map(|jwt| self.jwt.verify(jwt, now.timestamp()));
         let Some(Ok(claims)) = claims else {
             return unauthorized();
         };
-        let event = management_event(request, claims);
+        let event = management_event(request, claims, now);
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(request) => request,
             Err(error) => {
@@ -166,11 +170,14 @@ impl<S: Store + Clone> Gateway<S> {
             return unauthorized(); // API Gateway answers this itself, without the authorizer
         };
         match self.mode {
-            Mode::Http => match self.authorize(http_authorizer_event(request, authorization)).await {
-                Ok(AuthorizerResponse::Allowed(allowed)) => echo(request, json!(allowed.context)),
-                Ok(_) => LocalResponse::message(403, "message", "Forbidden"),
-                Err(_) => internal_error(),
-            },
+            Mode::Http => {
+                let event = http_authorizer_event(request, authorization, self.clock.now());
+                match self.authorize(event).await {
+                    Ok(AuthorizerResponse::Allowed(allowed)) => echo(request, json!(allowed.context)),
+                    Ok(_) => LocalResponse::message(403, "message", "Forbidden"),
+                    Err(_) => internal_error(),
+                }
+            }
             Mode::RestToken => {
                 let method_arn = format!("{API_ARN}/{REST_STAGE}/{}{}", request.method, request.path);
                 let event =
@@ -247,8 +254,8 @@ fn query_object(query: &str) -> Map<String, Value> {
         .collect()
 }
 
-fn request_context(request: &LocalRequest) -> Value {
-    let now = chrono::Utc::now();
+/// The `requestContext` API Gateway adds to an HTTP API event received at `now`.
+fn request_context(request: &LocalRequest, now: DateTime<Utc>) -> Value {
     json!({
         "accountId": "000000000000",
         "apiId": "local",
@@ -270,9 +277,9 @@ fn request_context(request: &LocalRequest) -> Value {
 }
 
 /// The HTTP API payload 2.0 event API Gateway sends a Lambda integration behind a JWT
-/// authorizer; claim values are strings, as API Gateway passes them.
-pub fn management_event(request: &LocalRequest, claims: Map<String, Value>) -> Value {
-    let mut context = request_context(request);
+/// authorizer, received at `now`; claim values are strings, as API Gateway passes them.
+pub fn management_event(request: &LocalRequest, claims: Map<String, Value>, now: DateTime<Utc>) -> Value {
+    let mut context = request_context(request, now);
     context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
     let (body, encoded) = match std::str::from_utf8(&request.body) {
         Ok(text) => (text.to_owned(), false),
@@ -294,8 +301,9 @@ pub fn management_event(request: &LocalRequest, claims: Map<String, Value>) -> V
     event
 }
 
-/// The HTTP API payload 2.0 event API Gateway sends a Lambda authorizer.
-pub fn http_authorizer_event(request: &LocalRequest, authorization: &str) -> Value {
+/// The HTTP API payload 2.0 event API Gateway sends a Lambda authorizer for a request received
+/// at `now`.
+pub fn http_authorizer_event(request: &LocalRequest, authorization: &str, now: DateTime<Utc>) -> Value {
     json!({
         "version": "2.0",
         "type": "REQUEST",
@@ -306,6 +314,37 @@ pub fn http_authorizer_event(request: &LocalRequest, authorization: &str) -> Val
         "rawQueryString": request.query,
         "headers": headers_object(request),
         "queryStringParameters": query_object(&request.query),
-        "requestContext": request_context(request),
+        "requestContext": request_context(request, now),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn request() -> LocalRequest {
+        LocalRequest {
+            method: "GET".into(),
+            path: "/projects/42".into(),
+            query: String::new(),
+            headers: vec![("authorization".into(), "Bearer k".into())],
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn events_carry_the_time_they_are_given_not_the_system_time() {
+        let received = Utc.with_ymd_and_hms(2031, 1, 2, 3, 4, 5).unwrap();
+        let events = [
+            management_event(&request(), Map::new(), received),
+            http_authorizer_event(&request(), "Bearer k", received),
+        ];
+        for event in events {
+            let context = &event["requestContext"];
+            assert_eq!(context["timeEpoch"], json!(received.timestamp_millis()));
+            assert_eq!(context["time"], "02/Jan/2031:03:04:05 +0000");
+        }
+    }
 }

@@ -6,9 +6,16 @@
 //! nico-local create-table
 //! ```
 //!
-//! The store is the embedded SQLite file under `--data-dir` unless `AWS_ENDPOINT_URL_DYNAMODB`
-//! is set (or `--store dynamodb`): then the DynamoDB table `TABLE_NAME` there, created if
-//! missing. The SPEC §6 variables are read as in Lambda; unset ones get local defaults.
+//! Every level takes `--help` and `--version`; usage errors exit with status 2.
+//!
+//! The store is the embedded SQLite file under `--data-dir`, unless `--store dynamodb` is given
+//! or `AWS_ENDPOINT_URL_DYNAMODB` is set (and `--store embedded` is not given): then the DynamoDB
+//! table `TABLE_NAME` where the SDK points, created if missing. The configuration variables (see
+//! `shared/src/config.rs`) are read as in Lambda; unset ones get local defaults.
+//!
+//! The owner tokens it mints (the banner's and `mint-token`'s) put the team and role under the
+//! claim names the management API reads: `OWNER_TEAM_CLAIM` and `OWNER_ROLE_CLAIM`, by default
+//! `team_id` and `role`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,10 +23,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use nico_keys::config::ClaimNames;
 use nico_keys::model::format_time;
 use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
@@ -44,63 +53,101 @@ const LOCAL_DEFAULTS: [(&str, &str); 3] = [
     ),
 ];
 
-struct Options {
+/// The owner token the banner prints, and `mint-token`'s defaults.
+const OWNER_SUB: &str = "local-owner";
+const OWNER_TEAM: &str = "local-team";
+const OWNER_ROLE: &str = "owner";
+const OWNER_HOURS: i64 = 12;
+
+/// The longest (and most negative) validity `mint-token --hours` takes: about 100 years.
+const MAX_HOURS: i64 = 100 * 366 * 24;
+
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints an owner token for the local runner (an HS256 JWT), alone on stdout
+    MintToken(MintArgs),
+    /// Creates the table TABLE_NAME where the AWS SDK points (AWS_ENDPOINT_URL_DYNAMODB), if missing
+    CreateTable,
+}
+
+/// Serving: `nico-local` without a subcommand.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Port to listen on, on 127.0.0.1 (0: any free port)
+    #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Directory of the embedded store's SQLite file, created if missing
+    #[arg(long, default_value = ".data")]
     data_dir: PathBuf,
-    dynamodb: bool,
-    mode: Mode,
+    /// Where keys are kept [default: dynamodb when AWS_ENDPOINT_URL_DYNAMODB is set, else embedded]
+    #[arg(long, value_enum)]
+    store: Option<StoreKind>,
+    /// Which API Gateway authorizer integration to emulate for the protected routes
+    #[arg(long, value_enum, default_value_t = Mode::Http)]
+    authorizer: Mode,
 }
 
-fn parse_options(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        port: 3000,
-        data_dir: PathBuf::from(".data"),
-        dynamodb: std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
-        mode: Mode::Http,
-    };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => options.port = value()?.parse().map_err(|_| "--port takes a number".to_owned())?,
-            "--data-dir" => options.data_dir = PathBuf::from(value()?),
-            "--store" => {
-                options.dynamodb = match value()?.as_str() {
-                    "embedded" => false,
-                    "dynamodb" => true,
-                    other => return Err(format!("--store is embedded or dynamodb, not {other}")),
-                }
-            }
-            "--authorizer" => {
-                options.mode = match value()?.as_str() {
-                    "http" => Mode::Http,
-                    "rest-token" => Mode::RestToken,
-                    other => return Err(format!("--authorizer is http or rest-token, not {other}")),
-                }
-            }
-            other => return Err(format!("unknown option {other}; see the README")),
-        }
+impl ServeArgs {
+    /// `--store`, or else dynamodb when `AWS_ENDPOINT_URL_DYNAMODB` is set (`endpoint_set`).
+    fn store(&self, endpoint_set: bool) -> StoreKind {
+        self.store.unwrap_or(if endpoint_set { StoreKind::DynamoDb } else { StoreKind::Embedded })
     }
-    Ok(options)
 }
 
-fn mint_token(args: &[String]) -> Result<(), String> {
-    let (mut sub, mut team, mut role, mut hours) =
-        ("local-owner".to_owned(), "local-team".to_owned(), "owner".to_owned(), 12);
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?.clone();
-        match flag.as_str() {
-            "--sub" => sub = value,
-            "--team" => team = value,
-            "--role" => role = value,
-            "--hours" => hours = value.parse().map_err(|_| "--hours takes a number".to_owned())?,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    let claims = [("sub", sub.as_str()), ("team_id", team.as_str()), ("role", role.as_str())];
-    println!("{}", Jwt::local().mint(&claims, Utc::now().timestamp(), hours * 3600));
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    /// The SQLite file keys.sqlite3 under --data-dir
+    Embedded,
+    /// The DynamoDB table TABLE_NAME where the AWS SDK points, created if missing
+    #[value(name = "dynamodb")]
+    DynamoDb,
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// The token's subject
+    #[arg(long, default_value = OWNER_SUB)]
+    sub: String,
+    /// The owner's team, in the claim OWNER_TEAM_CLAIM names (default team_id)
+    #[arg(long, default_value = OWNER_TEAM)]
+    team: String,
+    /// The owner's role, in the claim OWNER_ROLE_CLAIM names (default role); owner may write
+    #[arg(long, default_value = OWNER_ROLE)]
+    role: String,
+    /// How many hours the token is valid (negative: already expired)
+    #[arg(
+        long,
+        default_value_t = OWNER_HOURS,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(-MAX_HOURS..=MAX_HOURS),
+    )]
+    hours: i64,
+}
+
+fn mint_token(args: &MintArgs) -> Result<(), String> {
+    let config = config_from_env().map_err(|e| e.to_string())?;
+    let claims = owner_claims(&config.claims, &args.sub, &args.team, &args.role);
+    println!("{}", Jwt::local().mint(&claims, Utc::now().timestamp(), args.hours * 3600));
     Ok(())
+}
+
+/// An owner token's claims, the team and role under the names the management API reads.
+fn owner_claims<'a>(
+    names: &'a ClaimNames,
+    sub: &'a str,
+    team: &'a str,
+    role: &'a str,
+) -> [(&'a str, &'a str); 3] {
+    [("sub", sub), (names.team.as_str(), team), (names.role.as_str(), role)]
 }
 
 /// Creates `TABLE_NAME` where the SDK points (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), as the SAM
@@ -118,8 +165,13 @@ async fn create_table() -> Result<(), String> {
 }
 
 fn config_from_env() -> Result<Config, nico_keys::ConfigError> {
+    local_config(|name| std::env::var(name).ok())
+}
+
+/// The configuration from the variables `env` looks up, [`LOCAL_DEFAULTS`] for unset ones.
+fn local_config(env: impl Fn(&str) -> Option<String>) -> Result<Config, nico_keys::ConfigError> {
     Config::from_lookup(|name| {
-        std::env::var(name).ok().or_else(|| {
+        env(name).or_else(|| {
             LOCAL_DEFAULTS.iter().find(|(default, _)| *default == name).map(|(_, value)| (*value).to_owned())
         })
     })
@@ -127,11 +179,11 @@ fn config_from_env() -> Result<Config, nico_keys::ConfigError> {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = match args.first().map(String::as_str) {
-        Some("mint-token") => mint_token(&args[1..]),
-        Some("create-table") => create_table().await,
-        _ => run(&args).await,
+    let cli = Cli::parse(); // usage errors exit with 2, --help and --version with 0
+    let outcome = match cli.command {
+        Some(Command::MintToken(args)) => mint_token(&args),
+        Some(Command::CreateTable) => create_table().await,
+        None => run(cli.serve).await,
     };
     if let Err(problem) = outcome {
         eprintln!("nico-local: {problem}");
@@ -139,13 +191,12 @@ async fn main() {
     }
 }
 
-async fn run(args: &[String]) -> Result<(), String> {
+async fn run(options: ServeArgs) -> Result<(), String> {
     nico_keys::telemetry::init_text();
-    let options = parse_options(args)?;
     let config = config_from_env().map_err(|e| e.to_string())?;
     let clock = Arc::new(SystemClock);
     let retention = config.limits.retention;
-    if options.dynamodb {
+    if options.store(std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some()) == StoreKind::DynamoDb {
         let client = dynamodb::client_from_env().await;
         let table = config.table_name.clone();
         if !dynamodb::table_exists(&client, &table).await.map_err(|e| format!("DynamoDB: {e}"))? {
@@ -167,16 +218,17 @@ async fn run(args: &[String]) -> Result<(), String> {
 async fn serve<S: Store + Clone + 'static>(
     store: S,
     config: Config,
-    options: Options,
+    options: ServeArgs,
     store_description: String,
     clock: Arc<SystemClock>,
 ) -> Result<(), String> {
-    let gateway = Arc::new(Gateway::new(store, config, options.mode, Jwt::local(), clock));
+    let claim_names = config.claims.clone();
+    let gateway = Arc::new(Gateway::new(store, config, options.authorizer, Jwt::local(), clock));
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    print_banner(&format!("http://{address}"), &store_description, options.mode);
+    print_banner(&format!("http://{address}"), &store_description, options.authorizer, &claim_names);
 
     loop {
         let (stream, _) = tokio::select! {
@@ -232,12 +284,12 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-fn print_banner(base: &str, store: &str, mode: Mode) {
+fn print_banner(base: &str, store: &str, mode: Mode, claim_names: &ClaimNames) {
     let now = Utc::now();
     let owner = Jwt::local().mint(
-        &[("sub", "local-owner"), ("team_id", "local-team"), ("role", "owner")],
+        &owner_claims(claim_names, OWNER_SUB, OWNER_TEAM, OWNER_ROLE),
         now.timestamp(),
-        12 * 3600,
+        OWNER_HOURS * 3600,
     );
     let authorizer = match mode {
         Mode::Http => "HTTP API payload 2.0, simple responses (--authorizer rest-token for REST TOKEN)",
@@ -252,7 +304,7 @@ fn print_banner(base: &str, store: &str, mode: Mode) {
                                   dev secret "{secret}")
   protected:  {base}/projects/... behind the authorizer;  {base}/echo/... unprotected
 
-Owner token (team local-team, role owner, valid 12 hours; more with `nico-local mint-token --help`):
+Owner token (team {OWNER_TEAM}, role {OWNER_ROLE}, valid {OWNER_HOURS} hours; more with `nico-local mint-token --help`):
 
 export OWNER={owner}
 
@@ -274,4 +326,150 @@ curl -s -w '  HTTP %{{http_code}}\n' {base}/projects/42 -H "authorization: Beare
         audience = jwt::AUDIENCE,
         secret = jwt::DEV_SECRET,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("nico-local").chain(args.iter().copied()))
+    }
+
+    fn mint_args(args: &[&str]) -> MintArgs {
+        let mut full = vec!["mint-token"];
+        full.extend(args);
+        match parse(&full).unwrap().command {
+            Some(Command::MintToken(mint)) => mint,
+            other => panic!("not mint-token: {other:?}"),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> ErrorKind {
+        let error = parse(args).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{args:?}");
+        error.kind()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_and_version_are_answered_at_every_level() {
+        for args in [&["--help"][..], &["-h"], &["mint-token", "--help"], &["create-table", "--help"]] {
+            assert_eq!(parse(args).unwrap_err().kind(), ErrorKind::DisplayHelp, "{args:?}");
+        }
+        for args in
+            [&["--version"][..], &["-V"], &["mint-token", "--version"], &["create-table", "--version"]]
+        {
+            assert_eq!(parse(args).unwrap_err().kind(), ErrorKind::DisplayVersion, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn serving_defaults_to_port_3000_the_data_dir_and_the_http_authorizer() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.port, 3000);
+        assert_eq!(cli.serve.data_dir, PathBuf::from(".data"));
+        assert_eq!(cli.serve.store, None);
+        assert_eq!(cli.serve.authorizer, Mode::Http);
+    }
+
+    #[test]
+    fn the_store_defaults_to_dynamodb_only_when_a_dynamodb_endpoint_is_set() {
+        let defaults = parse(&[]).unwrap().serve;
+        assert_eq!(defaults.store(false), StoreKind::Embedded);
+        assert_eq!(defaults.store(true), StoreKind::DynamoDb);
+        let embedded = parse(&["--store", "embedded"]).unwrap().serve;
+        assert_eq!(embedded.store(true), StoreKind::Embedded);
+        let dynamodb = parse(&["--store", "dynamodb"]).unwrap().serve;
+        assert_eq!(dynamodb.store(false), StoreKind::DynamoDb);
+    }
+
+    #[test]
+    fn every_serving_flag_is_read() {
+        let serve = parse(&[
+            "--port",
+            "0",
+            "--data-dir",
+            "/tmp/elsewhere",
+            "--store",
+            "dynamodb",
+            "--authorizer",
+            "rest-token",
+        ])
+        .unwrap()
+        .serve;
+        assert_eq!(serve.port, 0);
+        assert_eq!(serve.data_dir, PathBuf::from("/tmp/elsewhere"));
+        assert_eq!(serve.store, Some(StoreKind::DynamoDb));
+        assert_eq!(serve.authorizer, Mode::RestToken);
+        assert_eq!(parse(&["--authorizer", "http"]).unwrap().serve.authorizer, Mode::Http);
+    }
+
+    #[test]
+    fn mint_token_defaults_to_the_banner_owner_for_12_hours() {
+        let mint = mint_args(&[]);
+        assert_eq!(
+            (mint.sub.as_str(), mint.team.as_str(), mint.role.as_str(), mint.hours),
+            ("local-owner", "local-team", "owner", 12)
+        );
+    }
+
+    #[test]
+    fn every_mint_token_flag_is_read() {
+        let mint = mint_args(&["--sub", "bob", "--team", "t", "--role", "member", "--hours", "2"]);
+        assert_eq!(
+            (mint.sub.as_str(), mint.team.as_str(), mint.role.as_str(), mint.hours),
+            ("bob", "t", "member", 2)
+        );
+        assert_eq!(mint_args(&["--hours", "-1"]).hours, -1, "an expired token, for trying expiry");
+    }
+
+    #[test]
+    fn minted_tokens_carry_team_and_role_under_the_configured_claim_names() {
+        let env = |name: &str| match name {
+            "OWNER_TEAM_CLAIM" => Some("custom:team".to_owned()),
+            "OWNER_ROLE_CLAIM" => Some("custom:role".to_owned()),
+            _ => None,
+        };
+        let names = local_config(env).unwrap().claims;
+        let jwt = Jwt::new("secret", jwt::ISSUER, jwt::AUDIENCE);
+        let token = jwt.mint(&owner_claims(&names, "bob", "t", "member"), 1_800_000_000, 60);
+        let claims = jwt.verify(&token, 1_800_000_000).unwrap();
+        assert_eq!((claims["sub"].as_str(), claims["custom:team"].as_str()), (Some("bob"), Some("t")));
+        assert_eq!(claims["custom:role"], "member");
+        assert!(!claims.contains_key("team_id") && !claims.contains_key("role"), "{claims:?}");
+    }
+
+    #[test]
+    fn minted_tokens_use_team_id_and_role_by_default() {
+        let names = local_config(|_| None).unwrap().claims;
+        assert_eq!(owner_claims(&names, "s", "t", "r"), [("sub", "s"), ("team_id", "t"), ("role", "r")]);
+    }
+
+    #[test]
+    fn create_table_is_a_command() {
+        assert!(matches!(parse(&["create-table"]).unwrap().command, Some(Command::CreateTable)));
+    }
+
+    #[test]
+    fn bad_values_and_unknown_flags_are_usage_errors() {
+        assert_eq!(usage_error(&["--store", "postgres"]), ErrorKind::InvalidValue);
+        assert_eq!(usage_error(&["--authorizer", "cognito"]), ErrorKind::InvalidValue);
+        assert_eq!(usage_error(&["--port", "http"]), ErrorKind::ValueValidation);
+        assert_eq!(usage_error(&["--port", "65536"]), ErrorKind::ValueValidation);
+        assert_eq!(usage_error(&["mint-token", "--hours", "many"]), ErrorKind::ValueValidation);
+        assert_eq!(usage_error(&["mint-token", "--hours", "99999999"]), ErrorKind::ValueValidation);
+        assert_eq!(usage_error(&["--port"]), ErrorKind::InvalidValue);
+        assert_eq!(usage_error(&["--bogus"]), ErrorKind::UnknownArgument);
+        assert_eq!(usage_error(&["mint-token", "--port", "1"]), ErrorKind::UnknownArgument);
+        assert_eq!(usage_error(&["--port", "1", "mint-token"]), ErrorKind::ArgumentConflict);
+    }
 }
