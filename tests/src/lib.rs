@@ -1,4 +1,4 @@
-//! Test support shared by the integration test binaries: a fresh world per test, on either
+//! Test support for the integration tests (`tests/tests/it/`): a fresh world per test, on either
 //! store, API Gateway events from the AWS documentation's examples, log capture, and the one
 //! way to reach the DynamoDB-protocol server the test command starts.
 
