@@ -13,7 +13,7 @@ use nico_keys::store::dynamodb::table;
 use nico_keys_tests::template::{Template, actions, get_att, list, reference, statements_for};
 use serde_json::{Value, json};
 
-/// The environment the functions read (SPEC §6 and `shared/src/config.rs`).
+/// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
 const SETTINGS: [&str; 10] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
