@@ -1,6 +1,7 @@
-//! Test support shared by the integration test binaries: a fresh world per test, on either
-//! store, API Gateway events from the AWS documentation's examples, log capture, and the one
-//! way to reach the DynamoDB-protocol server the test command starts.
+//! Test support for the integration tests (`tests/tests/it/`): a fresh world per test, on either
+//! store, API Gateway events from the AWS documentation's examples, log capture, the SAM
+//! template read in long form, and the one way to reach the DynamoDB-protocol server the test
+//! command starts.
 
 pub mod apigw;
 pub mod counting;
@@ -8,6 +9,7 @@ pub mod http;
 pub mod logs;
 pub mod openapi;
 pub mod runner;
+pub mod template;
 pub mod world;
 
 /// The endpoint of the DynamoDB-compatible server (moto) the README test command starts.

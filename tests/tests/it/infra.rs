@@ -2,21 +2,18 @@
 //! the one the store expects, IAM is least privilege, every setting reaches both functions
 //! from a parameter, and authorizer results are not cached unless a deployer asks.
 //!
-//! The template is parsed with `serde_norway`, which keeps CloudFormation's short tags
-//! (`!Ref`, `!GetAtt`, `!Sub`, …) as tagged values; [`json`] rewrites them into the long form
-//! (`{"Ref": …}`, `{"Fn::GetAtt": [resource, attribute]}`, `{"Fn::Sub": …}`), so every check
-//! below works on one shape whichever form the template uses. Deployability itself (schema,
-//! SAM transform, the build) is `scripts/check-infra`'s job.
+//! The template is read through [`Template`], in long form whichever tag style it is written
+//! in. Deployability itself (schema, SAM transform, the build) is `scripts/check-infra`'s job.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use nico_keys::config::{ClaimNames, Config, Limits};
 use nico_keys::store::dynamodb::table;
-use serde_json::{Map, Value, json};
+use nico_keys_tests::template::{Template, actions, get_att, list, reference, statements_for};
+use serde_json::{Value, json};
 
-/// The environment the functions read (SPEC §6 and `shared/src/config.rs`).
+/// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
 const SETTINGS: [&str; 10] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
@@ -43,219 +40,22 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-fn template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let path = workspace().join("infra/template.yaml");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let yaml: serde_norway::Value =
-            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        json(&yaml)
-    })
-}
-
-/// YAML to JSON, CloudFormation short tags to their long form.
-fn json(yaml: &serde_norway::Value) -> Value {
-    use serde_norway::Value as Yaml;
-    match yaml {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(*b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                json!(i)
-            } else if let Some(u) = n.as_u64() {
-                json!(u)
-            } else {
-                json!(n.as_f64().expect("a YAML number is an i64, u64 or f64"))
-            }
-        }
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Sequence(items) => Value::Array(items.iter().map(json).collect()),
-        Yaml::Mapping(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = k.as_str().unwrap_or_else(|| panic!("a non-string mapping key: {k:?}"));
-                    (key.to_owned(), json(v))
-                })
-                .collect(),
-        ),
-        Yaml::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let value = json(&tagged.value);
-            match (name, value) {
-                ("Ref", value) => json!({ "Ref": value }),
-                ("Condition", value) => json!({ "Condition": value }),
-                // `!GetAtt Resource.Attribute` is `Fn::GetAtt: [Resource, Attribute]`.
-                ("GetAtt", Value::String(dotted)) => {
-                    let (resource, attribute) =
-                        dotted.split_once('.').unwrap_or_else(|| panic!("!GetAtt {dotted}: no attribute"));
-                    json!({ "Fn::GetAtt": [resource, attribute] })
-                }
-                (name, value) => json!({ format!("Fn::{name}"): value }),
-            }
-        }
-    }
-}
-
-fn resources() -> &'static Map<String, Value> {
-    template()["Resources"].as_object().expect("Resources")
-}
-
-fn parameters() -> &'static Map<String, Value> {
-    template()["Parameters"].as_object().expect("Parameters")
-}
-
-fn of_type(kind: &str) -> Vec<(&'static str, &'static Value)> {
-    resources().iter().filter(|(_, r)| r["Type"] == kind).map(|(id, r)| (id.as_str(), r)).collect()
-}
-
-fn reference(id: &str) -> Value {
-    json!({ "Ref": id })
-}
-
-fn get_att(id: &str, attribute: &str) -> Value {
-    json!({ "Fn::GetAtt": [id, attribute] })
-}
-
-/// The one DynamoDB table's logical id.
-fn table_id() -> &'static str {
-    let tables = of_type("AWS::DynamoDB::Table");
-    assert_eq!(tables.len(), 1, "one table, got {:?}", tables.iter().map(|t| t.0).collect::<Vec<_>>());
-    tables[0].0
-}
-
-/// The function built from the Cargo binary `binary`.
-fn function(binary: &str) -> (&'static str, &'static Value) {
-    let found: Vec<_> = of_type("AWS::Serverless::Function")
-        .into_iter()
-        .filter(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == binary)
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one function is built from the binary {binary}");
-    found[0]
-}
-
-/// A value or a list of values, as a list.
-fn list(value: &Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
-}
-
-/// The logical id of the explicit role a function runs as (`Role: !GetAtt SomeRole.Arn`).
-fn role_of(function_id: &str, function: &'static Value) -> &'static str {
-    let role = &function["Properties"]["Role"];
-    let id = role["Fn::GetAtt"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("{function_id} must run as a role of this template, has Role {role}"));
-    assert_eq!(role, &get_att(id, "Arn"), "{function_id}: Role");
-    assert_eq!(resources()[id]["Type"], "AWS::IAM::Role", "{function_id} runs as {id}, not an IAM role");
-    id
-}
-
-/// Every statement of every policy a role has: inline, and any policy resource naming it.
-fn statements_of_role(role_id: &str) -> Vec<Value> {
-    let role = &resources()[role_id]["Properties"];
-    assert!(
-        role.get("ManagedPolicyArns").is_none(),
-        "{role_id} has managed policies; their statements cannot be checked here"
-    );
-    let mut documents: Vec<&Value> = role["Policies"]
-        .as_array()
-        .map(|policies| policies.iter().map(|p| &p["PolicyDocument"]).collect())
-        .unwrap_or_default();
-    for kind in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"] {
-        for (_, policy) in of_type(kind) {
-            let properties = &policy["Properties"];
-            let roles = list(&properties["Roles"]);
-            if roles.contains(&reference(role_id)) || properties["RoleName"] == reference(role_id) {
-                documents.push(&properties["PolicyDocument"]);
-            }
-        }
-    }
-    documents.into_iter().flat_map(|document| list(&document["Statement"])).collect()
-}
-
-fn actions(statement: &Value) -> BTreeSet<String> {
-    list(&statement["Action"]).iter().map(|a| a.as_str().expect("an action is a string").to_owned()).collect()
-}
-
-/// Statements touching a service (an action `service:…`, or `*`).
-fn statements_for(statements: &[Value], service: &str) -> Vec<Value> {
-    let prefix = format!("{service}:");
-    statements
-        .iter()
-        .filter(|s| {
-            s.get("NotAction").is_some() || actions(s).iter().any(|a| a == "*" || a.starts_with(&prefix))
-        })
-        .cloned()
-        .collect()
-}
-
-/// Every policy statement anywhere in the template (any mapping with a `Statement`).
-fn all_statements(value: &Value, found: &mut Vec<Value>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(statement) = map.get("Statement") {
-                found.extend(list(statement));
-            }
-            map.values().for_each(|v| all_statements(v, found));
-        }
-        Value::Array(items) => items.iter().for_each(|v| all_statements(v, found)),
-        _ => {}
-    }
-}
-
-fn parameter_default(name: &str) -> String {
-    match &parameters()[name]["Default"] {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        other => panic!("parameter {name} has no usable default: {other}"),
-    }
-}
-
-/// What a function's variable is set to: the parameter it comes from.
-fn parameter_behind(function_id: &str, function: &'static Value, variable: &str) -> &'static str {
-    let value = &function["Properties"]["Environment"]["Variables"][variable];
-    let name =
-        value["Ref"].as_str().unwrap_or_else(|| panic!("{function_id}: {variable} is {value}, not !Ref"));
-    assert!(parameters().contains_key(name), "{function_id}: {variable} refers to {name}, not a parameter");
-    name
-}
-
 /// The environment the Rust functions get with every parameter at its default.
 fn default_environment() -> BTreeMap<String, String> {
-    let (id, authorizer) = function(AUTHORIZER);
+    let template = Template::project();
+    let (id, authorizer) = template.function(AUTHORIZER);
     SETTINGS
         .iter()
         .filter(|v| **v != "TABLE_NAME")
-        .map(|v| ((*v).to_owned(), parameter_default(parameter_behind(id, authorizer, v))))
+        .map(|v| ((*v).to_owned(), template.parameter_default(template.parameter_behind(id, authorizer, v))))
         .chain([("TABLE_NAME".to_owned(), "nico-keys-table".to_owned())])
-        .collect()
-}
-
-/// The Lambda authorizers (`FunctionArn`) of every SAM API, as (API id, name, definition).
-fn lambda_authorizers() -> Vec<(&'static str, &'static str, &'static Value)> {
-    ["AWS::Serverless::Api", "AWS::Serverless::HttpApi"]
-        .into_iter()
-        .flat_map(of_type)
-        .flat_map(|(api, resource)| {
-            resource["Properties"]["Auth"]["Authorizers"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, authorizer)| authorizer.get("FunctionArn").is_some())
-                .map(move |(name, authorizer)| (api, name.as_str(), authorizer))
-        })
         .collect()
 }
 
 #[test]
 fn the_table_is_the_one_the_store_expects() {
-    let properties = &resources()[table_id()]["Properties"];
+    let template = Template::project();
+    let properties = &template.resources()[template.table_id()]["Properties"];
     assert_eq!(
         properties["KeySchema"],
         json!([
@@ -284,7 +84,8 @@ fn the_table_is_the_one_the_store_expects() {
 
 #[test]
 fn the_table_is_on_demand_recoverable_encrypted_and_protected_by_default() {
-    let properties = &resources()[table_id()]["Properties"];
+    let template = Template::project();
+    let properties = &template.resources()[template.table_id()]["Properties"];
     assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
     assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
@@ -293,20 +94,21 @@ fn the_table_is_on_demand_recoverable_encrypted_and_protected_by_default() {
     let protection = &properties["DeletionProtectionEnabled"]["Fn::If"];
     assert_eq!((&protection[1], &protection[2]), (&json!(true), &json!(false)), "{protection}");
     let condition = protection[0].as_str().expect("a condition name");
-    let equals = &template()["Conditions"][condition]["Fn::Equals"];
+    let equals = &template.value()["Conditions"][condition]["Fn::Equals"];
     let parameter = equals[0]["Ref"].as_str().expect("the condition compares a parameter");
-    assert_eq!(parameter_default(parameter), equals[1].as_str().expect("with a string"));
+    assert_eq!(template.parameter_default(parameter), equals[1].as_str().expect("with a string"));
 }
 
 #[test]
 fn authorizer_may_only_get_items_from_the_table() {
-    let (id, authorizer) = function(AUTHORIZER);
-    let statements = statements_of_role(role_of(id, authorizer));
+    let template = Template::project();
+    let (id, authorizer) = template.function(AUTHORIZER);
+    let statements = template.statements_of_role(template.role_of(id, authorizer));
     let dynamodb = statements_for(&statements, "dynamodb");
     assert_eq!(
         dynamodb,
         vec![
-            json!({ "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": get_att(table_id(), "Arn") })
+            json!({ "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": get_att(template.table_id(), "Arn") })
         ],
         "the authorizer's only DynamoDB permission is GetItem on the table"
     );
@@ -314,8 +116,9 @@ fn authorizer_may_only_get_items_from_the_table() {
 
 #[test]
 fn management_may_only_read_and_write_items_of_the_table() {
-    let (id, management) = function(MANAGEMENT);
-    let statements = statements_of_role(role_of(id, management));
+    let template = Template::project();
+    let (id, management) = template.function(MANAGEMENT);
+    let statements = template.statements_of_role(template.role_of(id, management));
     let dynamodb = statements_for(&statements, "dynamodb");
     assert!(!dynamodb.is_empty(), "the management function needs DynamoDB");
     let mut granted = BTreeSet::new();
@@ -327,7 +130,7 @@ fn management_may_only_read_and_write_items_of_the_table() {
         );
         assert_eq!(
             list(&statement["Resource"]),
-            vec![get_att(table_id(), "Arn")],
+            vec![get_att(template.table_id(), "Arn")],
             "only the table: {statement}"
         );
         granted.extend(actions(statement));
@@ -343,8 +146,8 @@ fn management_may_only_read_and_write_items_of_the_table() {
 
 #[test]
 fn no_iam_statement_grants_every_resource() {
-    let mut statements = Vec::new();
-    all_statements(template(), &mut statements);
+    let template = Template::project();
+    let statements = template.all_statements();
     assert!(statements.len() >= 6, "found only {} statements; is the walk broken?", statements.len());
     for statement in &statements {
         assert!(statement.get("NotResource").is_none(), "NotResource: {statement}");
@@ -356,24 +159,27 @@ fn no_iam_statement_grants_every_resource() {
     }
     // A function without its own role gets one from SAM, with AWSLambdaBasicExecutionRole,
     // whose logs permissions are on "*".
-    for (id, function) in
-        of_type("AWS::Serverless::Function").into_iter().chain(of_type("AWS::Lambda::Function"))
+    for (id, function) in template
+        .of_type("AWS::Serverless::Function")
+        .into_iter()
+        .chain(template.of_type("AWS::Lambda::Function"))
     {
-        role_of(id, function);
+        template.role_of(id, function);
         assert!(function["Properties"].get("Policies").is_none(), "{id}: SAM Policies next to a Role");
     }
 }
 
 #[test]
 fn each_function_may_only_write_to_its_own_log_group() {
-    for (id, function) in of_type("AWS::Serverless::Function") {
+    let template = Template::project();
+    for (id, function) in template.of_type("AWS::Serverless::Function") {
         let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
             .unwrap_or_else(|| panic!("{id} logs to a log group of this template"));
-        let group_resource = &resources()[group];
+        let group_resource = &template.resources()[group];
         assert_eq!(group_resource["Type"], "AWS::Logs::LogGroup", "{id}");
         assert_eq!(group_resource["Properties"]["RetentionInDays"], reference("LogRetentionDays"), "{group}");
-        let statements = statements_of_role(role_of(id, function));
+        let statements = template.statements_of_role(template.role_of(id, function));
         let logs = statements_for(&statements, "logs");
         assert!(!logs.is_empty(), "{id} cannot write its logs");
         for statement in logs {
@@ -385,25 +191,26 @@ fn each_function_may_only_write_to_its_own_log_group() {
             "LogFormat is set once, in Globals"
         );
     }
-    let logging = &template()["Globals"]["Function"]["LoggingConfig"];
+    let logging = &template.value()["Globals"]["Function"]["LoggingConfig"];
     assert_eq!(logging["LogFormat"], "JSON");
     assert_eq!(logging["ApplicationLogLevel"], reference("LogLevel"));
-    assert_eq!(parameter_default("LogLevel"), "INFO");
+    assert_eq!(template.parameter_default("LogLevel"), "INFO");
 }
 
 #[test]
 fn every_setting_reaches_both_functions_from_a_parameter() {
+    let template = Template::project();
     for binary in [AUTHORIZER, MANAGEMENT] {
-        let (id, definition) = function(binary);
+        let (id, definition) = template.function(binary);
         let variables = definition["Properties"]["Environment"]["Variables"].as_object().expect("variables");
         let names: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
         assert_eq!(names, SETTINGS.into(), "{id}: the environment is exactly the settings");
-        assert_eq!(variables["TABLE_NAME"], reference(table_id()), "{id}: TABLE_NAME");
+        assert_eq!(variables["TABLE_NAME"], reference(template.table_id()), "{id}: TABLE_NAME");
         for variable in SETTINGS.iter().filter(|v| **v != "TABLE_NAME") {
-            parameter_behind(id, definition, variable);
+            template.parameter_behind(id, definition, variable);
         }
         assert_eq!(
-            function(AUTHORIZER).1["Properties"]["Environment"],
+            template.function(AUTHORIZER).1["Properties"]["Environment"],
             definition["Properties"]["Environment"],
             "both functions get the same settings"
         );
@@ -447,11 +254,16 @@ fn the_default_settings_are_a_configuration_the_functions_accept() {
 
 #[test]
 fn authorizer_results_are_not_cached_by_default() {
-    assert_eq!(parameters()[CACHE_TTL]["Default"], 0, "{CACHE_TTL} defaults to 0 (no caching)");
-    let authorizers = lambda_authorizers();
+    let template = Template::project();
+    assert_eq!(template.parameters()[CACHE_TTL]["Default"], 0, "{CACHE_TTL} defaults to 0 (no caching)");
+    let authorizers = template.lambda_authorizers();
     assert_eq!(authorizers.len(), 2, "the example HTTP and REST APIs each have one: {authorizers:?}");
     for (api, name, authorizer) in authorizers {
-        assert_eq!(authorizer["FunctionArn"], get_att(function(AUTHORIZER).0, "Arn"), "{api}.{name}");
+        assert_eq!(
+            authorizer["FunctionArn"],
+            get_att(template.function(AUTHORIZER).0, "Arn"),
+            "{api}.{name}"
+        );
         // Left out, ReauthorizeEvery means API Gateway's default: 300 s on REST APIs.
         assert_eq!(authorizer["Identity"]["ReauthorizeEvery"], reference(CACHE_TTL), "{api}.{name}");
     }
@@ -459,9 +271,11 @@ fn authorizer_results_are_not_cached_by_default() {
 
 #[test]
 fn http_api_answers_are_cached_per_key_and_route() {
-    let http: Vec<_> = lambda_authorizers()
+    let template = Template::project();
+    let http: Vec<_> = template
+        .lambda_authorizers()
         .into_iter()
-        .filter(|(api, _, _)| resources()[*api]["Type"] == "AWS::Serverless::HttpApi")
+        .filter(|(api, _, _)| template.resources()[*api]["Type"] == "AWS::Serverless::HttpApi")
         .collect();
     assert_eq!(http.len(), 1);
     for (api, name, authorizer) in http {
@@ -478,9 +292,10 @@ fn http_api_answers_are_cached_per_key_and_route() {
             );
         }
     }
-    let rest: Vec<_> = lambda_authorizers()
+    let rest: Vec<_> = template
+        .lambda_authorizers()
         .into_iter()
-        .filter(|(api, _, _)| resources()[*api]["Type"] == "AWS::Serverless::Api")
+        .filter(|(api, _, _)| template.resources()[*api]["Type"] == "AWS::Serverless::Api")
         .collect();
     assert_eq!(rest.len(), 1);
     for (api, name, authorizer) in rest {
@@ -492,7 +307,8 @@ fn http_api_answers_are_cached_per_key_and_route() {
 
 #[test]
 fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
-    let (id, management) = function(MANAGEMENT);
+    let template = Template::project();
+    let (id, management) = template.function(MANAGEMENT);
     let events = management["Properties"]["Events"].as_object().expect("events");
     let mut apis = BTreeSet::new();
     let routes: BTreeSet<(String, String)> = events
@@ -510,7 +326,7 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
     assert_eq!(routes, documented, "the template's routes are the OpenAPI document's operations");
     assert_eq!(apis.len(), 1, "one management API: {apis:?}");
     let api = apis.pop_first().expect("one");
-    let auth = &resources()[&api]["Properties"]["Auth"];
+    let auth = &template.resources()[&api]["Properties"]["Auth"];
     let default = auth["DefaultAuthorizer"].as_str().expect("a default authorizer");
     let jwt = &auth["Authorizers"][default];
     assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
@@ -520,8 +336,9 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
 
 #[test]
 fn functions_are_the_workspace_binaries_on_al2023_within_api_gateway_timeouts() {
+    let template = Template::project();
     for (binary, api_gateway_limit) in [(AUTHORIZER, 10), (MANAGEMENT, 30)] {
-        let (id, function) = function(binary);
+        let (id, function) = template.function(binary);
         let properties = &function["Properties"];
         assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
         assert_eq!(properties["Runtime"], "provided.al2023", "{id}");
@@ -539,14 +356,16 @@ fn functions_are_the_workspace_binaries_on_al2023_within_api_gateway_timeouts() 
             "{id}: Timeout {timeout} s, API Gateway waits {api_gateway_limit} s"
         );
     }
-    assert_eq!(template()["Globals"]["Function"]["Architectures"], json!([reference("Architecture")]));
-    assert_eq!(parameter_default("Architecture"), "arm64");
+    assert_eq!(template.value()["Globals"]["Function"]["Architectures"], json!([reference("Architecture")]));
+    assert_eq!(template.parameter_default("Architecture"), "arm64");
 }
 
 #[test]
 fn alarms_watch_authorizer_errors_and_throttles() {
-    let (id, _) = function(AUTHORIZER);
-    let watched: BTreeSet<&str> = of_type("AWS::CloudWatch::Alarm")
+    let template = Template::project();
+    let (id, _) = template.function(AUTHORIZER);
+    let watched: BTreeSet<&str> = template
+        .of_type("AWS::CloudWatch::Alarm")
         .into_iter()
         .filter(|(_, alarm)| {
             alarm["Properties"]["Namespace"] == "AWS/Lambda"
@@ -560,8 +379,9 @@ fn alarms_watch_authorizer_errors_and_throttles() {
 
 #[test]
 fn outputs_export_the_authorizer_urls_and_table_for_other_stacks() {
-    let outputs = template()["Outputs"].as_object().expect("Outputs");
-    let (authorizer, _) = function(AUTHORIZER);
+    let template = Template::project();
+    let outputs = template.value()["Outputs"].as_object().expect("Outputs");
+    let (authorizer, _) = template.function(AUTHORIZER);
     let exported: BTreeMap<&str, &Value> = outputs
         .iter()
         .map(|(name, output)| {
@@ -574,8 +394,12 @@ fn outputs_export_the_authorizer_urls_and_table_for_other_stacks() {
         })
         .collect();
     assert!(exported.values().any(|v| **v == get_att(authorizer, "Arn")), "the authorizer ARN");
-    assert!(exported.values().any(|v| **v == reference(table_id())), "the table name");
-    for api in of_type("AWS::Serverless::HttpApi").into_iter().chain(of_type("AWS::Serverless::Api")) {
+    assert!(exported.values().any(|v| **v == reference(template.table_id())), "the table name");
+    for api in template
+        .of_type("AWS::Serverless::HttpApi")
+        .into_iter()
+        .chain(template.of_type("AWS::Serverless::Api"))
+    {
         let url = exported
             .values()
             .filter_map(|v| v["Fn::Sub"].as_str())

@@ -44,7 +44,8 @@ impl Setup {
     }
 }
 
-/// What API Gateway makes of an answer, per the SPEC §4 table.
+/// What API Gateway makes of an authorizer's answer: a REST policy, an HTTP API simple
+/// response either way, the REST error `Unauthorized` (401), or any other error (500).
 #[derive(Debug)]
 enum Outcome {
     /// REST: a policy (with context); whether it covers the route is API Gateway's business.
