@@ -30,17 +30,6 @@ pub fn operations() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The documented path template a concrete path falls under, if any.
-pub fn template_for(path: &str) -> Option<String> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    document()["paths"].as_object()?.keys().find_map(|template| {
-        let parts: Vec<&str> = template.split('/').collect();
-        let fits = parts.len() == segments.len()
-            && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment);
-        fits.then(|| template.clone())
-    })
-}
-
 /// The statuses documented for one operation (empty if the operation is not documented).
 pub fn statuses(template: &str, method: &str) -> Vec<String> {
     document()["paths"][template][method]["responses"]

@@ -362,7 +362,7 @@ impl KeyStore for EmbeddedStore {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         if let Revocable::AlreadyRevoked(key) = revocable(key_row(&tx, bot, key)?, team)? {
-            return Ok(key);
+            return Ok(*key);
         }
         tx.execute(
             "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, purge_at = ?5 WHERE bot_id = ?1 AND key_id = ?2",

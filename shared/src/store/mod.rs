@@ -293,7 +293,7 @@ pub(crate) enum Revocable {
     /// Not revoked yet: revoke it.
     Yes,
     /// Revoked before: the request changes nothing and answers with the key as it is.
-    AlreadyRevoked(ApiKey),
+    AlreadyRevoked(Box<ApiKey>),
 }
 
 /// Whether `team` may revoke the key found (`None`: no such key).
@@ -303,7 +303,7 @@ pub(crate) fn revocable(found: Option<KeyRecord>, team: &TeamId) -> Result<Revoc
         return Err(StoreError::BotDeleted);
     }
     match record.key.revoked_at {
-        Some(_) => Ok(Revocable::AlreadyRevoked(record.key)),
+        Some(_) => Ok(Revocable::AlreadyRevoked(Box::new(record.key))),
         None => Ok(Revocable::Yes),
     }
 }

@@ -443,7 +443,7 @@ impl KeyStore for DynamoStore {
                     let found =
                         failed.item().cloned().map(decode::<KeyItem>).transpose()?.map(KeyRecord::from);
                     match revocable(found, team)? {
-                        Revocable::AlreadyRevoked(key) => Ok(key),
+                        Revocable::AlreadyRevoked(key) => Ok(*key),
                         Revocable::Yes => Err(StoreError::Contention),
                     }
                 }
