@@ -248,6 +248,12 @@ async fn each_invalid_request_gets_its_status_and_names_the_field() {
     answer.expect(400);
     assert_eq!(answer.field(), "body");
 
+    let mut twice = ApiRequest::new("POST", "/v1/bots");
+    twice.body(r#"{"name": "bot", "name": "other bot"}"#, Some("application/json"));
+    let answer = app.send(&twice).await;
+    answer.expect(400);
+    assert_eq!(answer.field(), "name", "a field given twice is refused, not silently the last one");
+
     let mut plain = ApiRequest::new("POST", "/v1/bots");
     plain.body(r#"{"name": "bot"}"#, Some("text/plain"));
     assert_eq!(app.send(&plain).await.expect(415).error_code(), "unsupported_media_type");
