@@ -27,7 +27,8 @@ pub struct Limits {
     /// `KEY_RETENTION_DAYS`: how long an expired or revoked key stays visible before the
     /// table's TTL purges it (default 30 days).
     pub retention: Duration,
-    /// `MAX_ACTIVE_KEYS_PER_BOT` (default 50).
+    /// `MAX_ACTIVE_KEYS_PER_BOT`: working keys per bot user, rotated-out keys inside their
+    /// grace period included (default 50, at most [`crate::store::MAX_WORKING_KEYS`]).
     pub max_active_keys: u32,
     /// `NAME_MAX_CHARS`: longest bot user or key name (default 100).
     pub max_name_chars: usize,
@@ -91,7 +92,12 @@ impl Config {
         let limits = Limits {
             max_key_lifetime: vars.days("KEY_MAX_LIFETIME_DAYS", defaults.max_key_lifetime, 1)?,
             retention: vars.days("KEY_RETENTION_DAYS", defaults.retention, 0)?,
-            max_active_keys: vars.number("MAX_ACTIVE_KEYS_PER_BOT", defaults.max_active_keys, 1, 10_000)?,
+            max_active_keys: vars.number(
+                "MAX_ACTIVE_KEYS_PER_BOT",
+                defaults.max_active_keys,
+                1,
+                crate::store::MAX_WORKING_KEYS,
+            )?,
             max_name_chars: vars.number("NAME_MAX_CHARS", defaults.max_name_chars, 1, 10_000)?,
             rotation_grace: Duration::from_secs(vars.number(
                 "KEY_ROTATION_GRACE_SECONDS",
@@ -195,6 +201,7 @@ mod tests {
             ("KEY_MAX_LIFETIME_DAYS", "0"),
             ("KEY_RETENTION_DAYS", "-1"),
             ("MAX_ACTIVE_KEYS_PER_BOT", "lots"),
+            ("MAX_ACTIVE_KEYS_PER_BOT", "100"),
             ("KEY_ROTATION_GRACE_SECONDS", "99999999"),
         ];
         for (name, value) in cases {

@@ -229,10 +229,11 @@ impl ApiKey {
         KeyStatus::at(self.revoked_at, self.expires_at, now)
     }
 
-    /// Whether this key uses up one of the bot user's active-key slots: active and not on its
-    /// way out after a rotation (the replacement holds the slot).
-    pub fn holds_slot(&self, now: DateTime<Utc>) -> bool {
-        self.status(now) == KeyStatus::Active && self.replaced_by.is_none()
+    /// Whether this key still opens doors: active, a rotated-out key inside its grace period
+    /// included. Working keys are what the active-key cap counts and what a bot user's
+    /// deletion must revoke.
+    pub fn is_working(&self, now: DateTime<Utc>) -> bool {
+        self.status(now) == KeyStatus::Active
     }
 }
 

@@ -135,6 +135,11 @@ impl<S: Store> World<S> {
         (new.key, raw)
     }
 
+    /// The active-key cap the world's stores are asked to keep.
+    pub fn cap(&self) -> u32 {
+        self.limits.max_active_keys
+    }
+
     pub fn grace(&self) -> Duration {
         self.limits.rotation_grace
     }

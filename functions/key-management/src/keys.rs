@@ -126,7 +126,7 @@ impl<S: Store> Api<S> {
         let deadline = rotation_deadline(old.expires_at, now, grace);
         let rotation = self
             .store
-            .rotate_key(&caller.team, key, &new.replacing(key), deadline, now)
+            .rotate_key(&caller.team, key, &new.replacing(key), deadline, limits.max_active_keys, now)
             .await
             .map_err(ApiError::writing)?;
         let view = json!({

@@ -282,24 +282,20 @@ impl BotStore for EmbeddedStore {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let now_ms = now.timestamp_millis();
         let purge_at = self.purge_at(now);
-        let marked = tx
-            .execute(
-                "UPDATE bots SET deleted_at = COALESCE(deleted_at, ?3), deleted_by = COALESCE(deleted_by, ?4), \
-                 purge_at = COALESCE(purge_at, ?5) WHERE team_id = ?1 AND bot_id = ?2",
-                params![team.as_str(), bot.as_str(), now_ms, by.as_str(), purge_at],
-            )
-            .map_err(sql)?;
-        if marked == 0 {
-            return Err(StoreError::BotNotFound);
+        let found = bot_row(&tx, team, bot)?;
+        if found.deleted_at.is_some() {
+            return Ok(found); // deleted before, all at once: nothing left to do
         }
+        // As in DynamoDB: the mark and the revocation of every working key, in one step.
         tx.execute(
-            "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, purge_at = ?4 WHERE bot_id = ?1 AND revoked_at IS NULL",
-            params![bot.as_str(), now_ms, by.as_str(), purge_at],
+            "UPDATE bots SET deleted_at = ?3, deleted_by = ?4, purge_at = ?5 WHERE team_id = ?1 AND bot_id = ?2",
+            params![team.as_str(), bot.as_str(), now_ms, by.as_str(), purge_at],
         )
         .map_err(sql)?;
         tx.execute(
-            "UPDATE keys SET bot_deleted_at = ?2 WHERE bot_id = ?1 AND bot_deleted_at IS NULL",
-            params![bot.as_str(), now_ms],
+            "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, bot_deleted_at = ?2, purge_at = ?4 \
+             WHERE bot_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            params![bot.as_str(), now_ms, by.as_str(), purge_at],
         )
         .map_err(sql)?;
         let deleted = bot_row(&tx, team, bot)?;
@@ -314,7 +310,7 @@ impl KeyStore for EmbeddedStore {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, &key.team_id, key.bot_id)?;
-        check_cap(all_keys(&tx, key.bot_id)?.iter().map(|record| &record.key), max_active, now)?;
+        check_cap(all_keys(&tx, key.bot_id)?.iter().map(|record| &record.key), max_active, now, None)?;
         insert_key(&tx, new, self.purge_at(key.expires_at))?;
         tx.commit().map_err(sql)
     }
@@ -361,6 +357,7 @@ impl KeyStore for EmbeddedStore {
     ) -> Result<ApiKey, StoreError> {
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+        live_bot(&tx, team, bot)?;
         if let Revocable::AlreadyRevoked(key) = revocable(key_row(&tx, bot, key)?, team)? {
             return Ok(*key);
         }
@@ -380,6 +377,7 @@ impl KeyStore for EmbeddedStore {
         old: KeyId,
         replacement: &NewKey,
         deadline: DateTime<Utc>,
+        max_active: u32,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         let bot = replacement.key.bot_id;
@@ -387,6 +385,8 @@ impl KeyStore for EmbeddedStore {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         live_bot(&tx, team, bot)?;
         rotatable(key_row(&tx, bot, old)?, team, deadline, now)?;
+        let retiring_now = (deadline <= now).then_some(old);
+        check_cap(all_keys(&tx, bot)?.iter().map(|record| &record.key), max_active, now, retiring_now)?;
         tx.execute(
             "UPDATE keys SET expires_at = ?3, replaced_by = ?4, purge_at = ?5 WHERE bot_id = ?1 AND key_id = ?2",
             params![

@@ -7,10 +7,12 @@
 //! local runs).
 //!
 //! The rules every implementation keeps:
-//! * a key is never created for a missing or deleted bot user, and deleting a bot user revokes
-//!   every key it has, including one created concurrently;
-//! * a bot user never holds more than `max_active` keys that hold a slot
-//!   ([`ApiKey::holds_slot`]), however many creates race;
+//! * a key is never created for a missing or deleted bot user; deleting a bot user marks it
+//!   and revokes every working key it has in one atomic step, so once it returns no key of the
+//!   bot user verifies, and a deletion that fails changes nothing;
+//! * a bot user never has more than `max_active` working keys ([`ApiKey::is_working`]:
+//!   rotated-out keys inside their grace period count), however many creates and rotations
+//!   race, and never more than [`MAX_WORKING_KEYS`];
 //! * revocation is irreversible and idempotent; after `revoke_key` returns, verification of
 //!   that key fails;
 //! * a team only ever sees its own bot users and keys: another team's ids read as not found.
@@ -20,6 +22,8 @@ pub mod dynamodb;
 pub mod embedded;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -96,8 +100,8 @@ pub trait BotStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Page<BotUser>, StoreError>> + Send;
 
-    /// Marks the bot user deleted, then revokes every key it has. Calling it again for a
-    /// deleted bot user finishes the job (if an earlier call was cut short) and succeeds.
+    /// Marks the bot user deleted and revokes every working key it has, in one atomic step.
+    /// Deleting a deleted bot user changes nothing and succeeds.
     fn delete_bot(
         &self,
         team: &TeamId,
@@ -146,13 +150,15 @@ pub trait KeyStore: Send + Sync {
 
     /// In one step: stores `replacement` (same bot user) and moves the old key's expiry to
     /// `deadline` (never later than it was), marking it replaced. Only an active key that was
-    /// not rotated before can be rotated.
+    /// not rotated before can be rotated, and only while the bot user has room for one more
+    /// working key (the old one keeps working until `deadline`), under `max_active`.
     fn rotate_key(
         &self,
         team: &TeamId,
         old: KeyId,
         replacement: &NewKey,
         deadline: DateTime<Utc>,
+        max_active: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
 }
@@ -270,18 +276,38 @@ pub(crate) struct KeyRecord {
     pub bot_deleted: bool,
 }
 
-/// Counts a bot user's keys that hold a slot: the shared rule behind the active-key cap.
-pub(crate) fn slots_held<'a>(keys: impl IntoIterator<Item = &'a ApiKey>, now: DateTime<Utc>) -> usize {
-    keys.into_iter().filter(|key| key.holds_slot(now)).count()
+/// Where a store's write can lose a race: after it read what it decides on, before it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RacePoint {
+    /// A deletion has read the bot user and its keys.
+    Delete,
+    /// A create has counted the bot user's keys.
+    Create,
+    /// A rotation has read the bot user and its keys.
+    Rotate,
 }
 
-/// Whether one more key fits under the cap, given the bot user's keys.
+/// Runs at a [`RacePoint`], so a test can make another writer commit exactly there and the
+/// race the store must survive happens every time instead of by luck. Stores have none
+/// unless a test gives them one.
+pub type RaceHook = Arc<dyn Fn(RacePoint) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The most working keys a bot user can ever have, whatever `MAX_ACTIVE_KEYS_PER_BOT` says:
+/// deleting a bot user revokes them all in one DynamoDB transaction, which holds at most 100
+/// actions, one of them the bot user item itself.
+pub const MAX_WORKING_KEYS: u32 = 99;
+
+/// Whether one more working key fits under the cap, given the bot user's keys. A rotation
+/// that retires its old key at once (no grace) passes that key as `retiring_now`: it stops
+/// working as the new one starts.
 pub(crate) fn check_cap<'a>(
     keys: impl IntoIterator<Item = &'a ApiKey>,
     max_active: u32,
     now: DateTime<Utc>,
+    retiring_now: Option<KeyId>,
 ) -> Result<(), StoreError> {
-    if slots_held(keys, now) >= max_active as usize {
+    let working = keys.into_iter().filter(|key| key.is_working(now) && Some(key.id) != retiring_now).count();
+    if working >= max_active.min(MAX_WORKING_KEYS) as usize {
         return Err(StoreError::ActiveKeyLimit { limit: max_active });
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! `TOKEN`, REST `REQUEST`, HTTP API 2.0) carrying real keys, against DynamoDB on moto.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use authorizer::{Authorizer, AuthorizerError, AuthorizerResponse};
@@ -396,9 +397,14 @@ async fn authorizer_against(endpoint: &str) -> (Authorizer<DynamoStore>, nico_ke
     (Authorizer::new(store, rules, Arc::new(world.clock.clone())), raw)
 }
 
-async fn assert_fails_closed_in_time(endpoint: &str, what: &str) {
+/// Asks the authorizer, once per event shape, to check a key against `endpoint`; each answer
+/// must be an error (500), within the budget. Where the fake server counts what it got
+/// (`served`), each check must have made exactly the budget's attempts: no fewer (a retry
+/// lost) and no more (a retry loop unbounded).
+async fn assert_fails_closed_in_time(endpoint: &str, what: &str, served: Option<&AtomicUsize>) {
     let (authorizer, raw) = authorizer_against(endpoint).await;
     for shape in SHAPES {
+        let before = served.map(|count| count.load(Ordering::SeqCst));
         let started = Instant::now();
         let outcome = Outcome::of(
             authorizer
@@ -410,6 +416,10 @@ async fn assert_fails_closed_in_time(endpoint: &str, what: &str) {
         // The SDK enforces the budget; the slack only absorbs a busy test machine's scheduling.
         let limit = CallBudget::AUTHORIZER.total + Duration::from_secs(1);
         assert!(took <= limit, "{what}, {shape:?}: answered after {took:?}, budget {limit:?}");
+        if let (Some(served), Some(before)) = (served, before) {
+            let attempts = served.load(Ordering::SeqCst) - before;
+            assert_eq!(attempts, CallBudget::AUTHORIZER.max_attempts as usize, "{what}, {shape:?}: attempts");
+        }
     }
 }
 
@@ -418,28 +428,34 @@ async fn a_closed_port_fails_closed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    assert_fails_closed_in_time(&format!("http://{address}"), "closed port").await;
+    assert_fails_closed_in_time(&format!("http://{address}"), "closed port", None).await;
 }
 
 #[tokio::test]
 async fn a_server_that_never_answers_fails_closed_within_the_budget() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             held.push(socket);
         }
     });
-    assert_fails_closed_in_time(&format!("http://{address}"), "silent server").await;
+    assert_fails_closed_in_time(&format!("http://{address}"), "silent server", Some(&accepted)).await;
 }
 
 #[tokio::test]
 async fn a_throttling_server_fails_closed_within_the_budget() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
@@ -458,11 +474,12 @@ async fn a_throttling_server_fails_closed_within_the_budget() {
                      x-amzn-RequestId: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
+                counter.fetch_add(1, Ordering::SeqCst);
                 let _ = socket.write_all(response.as_bytes()).await;
             });
         }
     });
-    assert_fails_closed_in_time(&format!("http://{address}"), "throttling server").await;
+    assert_fails_closed_in_time(&format!("http://{address}"), "throttling server", Some(&answered)).await;
 }
 
 fn complete_request(bytes: &[u8]) -> bool {

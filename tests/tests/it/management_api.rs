@@ -197,7 +197,7 @@ async fn an_owner_creates_a_bot_user_issues_a_key_sees_it_listed_and_revokes_it_
     app.world.clock.advance(TimeDelta::days(1));
     let later = app.call("GET", &format!("/v1/bots/{bot}/keys/{key}"), None).await;
     assert_eq!(later.body["status"], "revoked");
-    assert!(app.verify(&token).await.is_err());
+    assert!(matches!(app.verify(&token).await, Err(VerifyError::Rejected(Rejection::Revoked))));
 }
 
 #[tokio::test]
@@ -319,7 +319,7 @@ async fn keys_of_a_deleted_bot_user_cannot_be_revoked_or_rotated_and_it_reads_as
     let listed = app.call("GET", "/v1/bots", None).await;
     assert_eq!(listed.body["items"], json!([]));
     app.call("DELETE", &format!("/v1/bots/{bot}"), None).await.expect(204);
-    assert!(app.verify(&token).await.is_err());
+    assert!(matches!(app.verify(&token).await, Err(VerifyError::Rejected(Rejection::Revoked))));
 }
 
 #[tokio::test]
@@ -417,10 +417,11 @@ async fn a_rotated_key_works_until_the_grace_deadline_and_its_replacement_at_onc
     assert_eq!(too_generous.expect(400).field(), "grace_seconds");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_a_bot_user_revokes_every_key_even_one_created_at_that_moment() {
     let app = app().await;
-    for _ in 0..5 {
+    let mut created_before_the_deletion = 0;
+    for round in 0..6 {
         let bot = app.bot().await;
         let (_, existing) = app.key(&bot).await;
         let creators: Vec<_> = (0..3)
@@ -430,19 +431,32 @@ async fn deleting_a_bot_user_revokes_every_key_even_one_created_at_that_moment()
                 tokio::spawn(async move {
                     let body = json!({"name": "k", "expires_at": app.expiry(TimeDelta::days(1)), "scopes": ["projects:read"]});
                     let answer = app.call("POST", &format!("/v1/bots/{bot}/keys"), Some(body)).await;
-                    answer.body["token"].as_str().map(str::to_owned)
+                    match answer.status.as_u16() {
+                        201 => Some(answer.body["token"].as_str().unwrap().to_owned()),
+                        409 => None, // bot_user_deleted or concurrent_change: the deletion came first
+                        other => panic!("create answered {other}: {}", answer.text),
+                    }
                 })
             })
             .collect();
+        // Let the creates start first on the other threads, by a little more each round.
+        tokio::time::sleep(std::time::Duration::from_millis(round)).await;
         app.call("DELETE", &format!("/v1/bots/{bot}"), None).await.expect(204);
         let mut tokens = vec![existing];
         for creator in creators {
-            tokens.extend(creator.await.unwrap());
+            if let Some(token) = creator.await.unwrap() {
+                created_before_the_deletion += 1;
+                tokens.push(token);
+            }
         }
         for token in tokens {
-            assert!(app.verify(&token).await.is_err(), "a key of a deleted bot user still works");
+            assert!(
+                matches!(app.verify(&token).await, Err(VerifyError::Rejected(Rejection::Revoked))),
+                "round {round}: a key of a deleted bot user still works"
+            );
         }
     }
+    assert!(created_before_the_deletion > 0, "no create got through before the deletion: no race happened");
 }
 
 #[tokio::test]

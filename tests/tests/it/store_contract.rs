@@ -57,7 +57,9 @@ contract!(
     rotation_keeps_the_old_key_until_the_grace_deadline,
     rotation_never_extends_the_old_keys_life,
     only_an_active_key_that_was_not_rotated_can_be_rotated,
-    rotation_does_not_use_up_an_active_key_slot,
+    a_rotation_with_grace_counts_against_the_cap_and_one_without_does_not,
+    a_key_inside_its_grace_period_cannot_be_rotated_again,
+    keys_list_whole_even_when_the_store_pages_below_the_limit,
     no_stored_value_contains_a_raw_key_or_secret,
 );
 
@@ -117,7 +119,8 @@ async fn a_revoked_key_never_becomes_active_again<S: Store>(w: World<S>) {
     w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
 
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated = w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.now()).await;
+    let rotated =
+        w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.cap(), w.now()).await;
     assert!(matches!(rotated, Err(StoreError::KeyRevoked)), "{rotated:?}");
     w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await.unwrap();
 
@@ -198,10 +201,11 @@ async fn keys_of_one_team_are_invisible_to_another<S: Store>(w: World<S>) {
     assert!(matches!(w.store.list_keys(&other, bot.id, None, 10).await, Err(StoreError::BotNotFound)));
     assert!(matches!(w.store.get_key(&other, bot.id, key.id).await, Err(StoreError::BotNotFound)));
     let revoked = w.store.revoke_key(&other, bot.id, key.id, &w.owner, w.now()).await;
-    assert!(matches!(revoked, Err(StoreError::KeyNotFound)), "{revoked:?}");
+    assert!(matches!(revoked, Err(StoreError::BotNotFound)), "{revoked:?}");
     let (mut smuggled, _) = w.new_key(&bot, TimeDelta::days(1));
     smuggled.key.team_id = other.clone();
-    let rotated = w.store.rotate_key(&other, key.id, &smuggled.replacing(key.id), w.now(), w.now()).await;
+    let rotated =
+        w.store.rotate_key(&other, key.id, &smuggled.replacing(key.id), w.now(), w.cap(), w.now()).await;
     assert!(matches!(rotated, Err(StoreError::BotNotFound)), "{rotated:?}");
     assert!(matches!(
         w.store.delete_bot(&other, bot.id, &w.owner, w.now()).await,
@@ -225,8 +229,10 @@ async fn unknown_ids_are_not_found<S: Store>(w: World<S>) {
         Err(StoreError::KeyNotFound)
     ));
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated =
-        w.store.rotate_key(&w.team, missing_key, &replacement.replacing(missing_key), w.now(), w.now()).await;
+    let rotated = w
+        .store
+        .rotate_key(&w.team, missing_key, &replacement.replacing(missing_key), w.now(), w.cap(), w.now())
+        .await;
     assert!(matches!(rotated, Err(StoreError::KeyNotFound)), "{rotated:?}");
     assert!(matches!(
         w.store.delete_bot(&w.team, missing_bot, &w.owner, w.now()).await,
@@ -346,35 +352,51 @@ async fn keys_of_a_deleted_bot_user_cannot_be_revoked_or_rotated<S: Store>(w: Wo
         assert!(matches!(revoked, Err(StoreError::BotDeleted)), "{revoked:?}");
     }
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotated = w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.now()).await;
+    let rotated =
+        w.store.rotate_key(&w.team, key.id, &replacement.replacing(key.id), w.now(), w.cap(), w.now()).await;
     assert!(matches!(rotated, Err(StoreError::BotDeleted)), "{rotated:?}");
 }
 
 async fn deletion_racing_key_creation_never_leaves_a_working_key<S: Store + 'static>(w: World<S>) {
     let w = Arc::new(w);
-    for round in 0..12 {
+    let rounds = 24;
+    let mut created_first = 0;
+    for round in 0..rounds {
         let bot = w.bot().await;
         let (new, raw) = w.new_key(&bot, TimeDelta::days(1));
+        // Staggered starts: the deleter sets off 0 to 5 ms after the creator, so some rounds
+        // the create commits first (and the deletion must revoke it) and some it comes late.
+        let stagger = std::time::Duration::from_millis(round % 6);
         let creator = {
             let w = Arc::clone(&w);
             tokio::spawn(async move { w.store.create_key(&new, 50, w.now()).await })
         };
         let deleter = {
             let w = Arc::clone(&w);
-            tokio::spawn(async move { w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await })
+            tokio::spawn(async move {
+                tokio::time::sleep(stagger).await;
+                w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await
+            })
         };
         let (created, deleted) = (creator.await.unwrap(), deleter.await.unwrap());
         deleted.unwrap();
+        let verdict = w.store.verify(raw.expose(), w.now()).await;
         match created {
-            Ok(()) | Err(StoreError::BotDeleted) => {}
+            Ok(()) => {
+                created_first += 1;
+                assert!(
+                    matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked))),
+                    "round {round}: a key created before the deletion still works: {verdict:?}"
+                );
+            }
+            Err(StoreError::BotDeleted) => assert!(
+                matches!(verdict, Err(VerifyError::Rejected(Rejection::UnknownKey))),
+                "round {round}: a refused create stored a key: {verdict:?}"
+            ),
             other => panic!("round {round}: create ended with {other:?}"),
         }
-        let verdict = w.store.verify(raw.expose(), w.now()).await;
-        assert!(
-            matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked | Rejection::UnknownKey))),
-            "round {round}: a key of a deleted bot user verified: {verdict:?}"
-        );
     }
+    assert!(created_first > 0, "no round had the create commit before the deletion: the race never happened");
 }
 
 async fn active_key_cap_is_enforced_and_freed_by_revocation_and_expiry<S: Store>(w: World<S>) {
@@ -399,7 +421,8 @@ async fn active_key_cap_is_enforced_and_freed_by_revocation_and_expiry<S: Store>
     w.store.create_key(&over, cap, w.now()).await.unwrap();
 
     let (another, _) = w.new_key(&bot, TimeDelta::days(1));
-    assert!(w.store.create_key(&another, cap, w.now()).await.is_err());
+    let refused = w.store.create_key(&another, cap, w.now()).await;
+    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 3 })), "{refused:?}");
     w.clock.advance(TimeDelta::minutes(1));
     w.store.create_key(&another, cap, w.now()).await.unwrap();
 }
@@ -445,7 +468,10 @@ async fn verification_never_succeeds_once_revoke_has_returned<S: Store + 'static
                     let verdict = w.store.verify(raw.expose(), w.now()).await;
                     checks += 1;
                     if was_revoked {
-                        assert!(verdict.is_err(), "verified after revoke returned");
+                        assert!(
+                            matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked))),
+                            "after revoke returned: {verdict:?}"
+                        );
                         if checks > 20 {
                             return checks;
                         }
@@ -467,8 +493,11 @@ async fn rotation_keeps_the_old_key_until_the_grace_deadline<S: Store>(w: World<
     w.clock.advance(TimeDelta::hours(1));
     let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
     let (replacement, new_raw) = w.new_key(&bot, TimeDelta::days(30));
-    let rotation =
-        w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.now()).await.unwrap();
+    let rotation = w
+        .store
+        .rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.cap(), w.now())
+        .await
+        .unwrap();
 
     assert_eq!(rotation.old.expires_at, w.now() + TimeDelta::hours(24));
     assert_eq!(rotation.old.replaced_by, Some(rotation.new.id));
@@ -492,32 +521,43 @@ async fn rotation_never_extends_the_old_keys_life<S: Store>(w: World<S>) {
     let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
     assert_eq!(deadline, old.expires_at);
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    let rotation =
-        w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.now()).await.unwrap();
+    let rotation = w
+        .store
+        .rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.cap(), w.now())
+        .await
+        .unwrap();
     assert_eq!(rotation.old.expires_at, old.expires_at);
 
     let (late, _) = w.key_for(&bot, TimeDelta::minutes(10)).await;
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
     let too_late = late.expires_at + TimeDelta::minutes(1);
-    let refused =
-        w.store.rotate_key(&w.team, late.id, &replacement.replacing(late.id), too_late, w.now()).await;
-    assert!(refused.is_err(), "a deadline past the key's expiry must be refused");
+    let refused = w
+        .store
+        .rotate_key(&w.team, late.id, &replacement.replacing(late.id), too_late, w.cap(), w.now())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Contention)),
+        "a deadline past the key's expiry comes from a stale read and is refused: {refused:?}"
+    );
 }
 
 async fn only_an_active_key_that_was_not_rotated_can_be_rotated<S: Store>(w: World<S>) {
     let bot = w.bot().await;
     let (old, _) = w.key(&bot).await;
     let (first, _) = w.new_key(&bot, TimeDelta::days(1));
-    w.store.rotate_key(&w.team, old.id, &first.replacing(old.id), w.now(), w.now()).await.unwrap();
+    w.store.rotate_key(&w.team, old.id, &first.replacing(old.id), w.now(), w.cap(), w.now()).await.unwrap();
     let (second, _) = w.new_key(&bot, TimeDelta::days(1));
-    let again = w.store.rotate_key(&w.team, old.id, &second.replacing(old.id), w.now(), w.now()).await;
+    let again =
+        w.store.rotate_key(&w.team, old.id, &second.replacing(old.id), w.now(), w.cap(), w.now()).await;
     assert!(matches!(again, Err(StoreError::KeyAlreadyRotated | StoreError::KeyExpired)), "{again:?}");
 
     let (expiring, _) = w.key_for(&bot, TimeDelta::minutes(1)).await;
     w.clock.advance(TimeDelta::minutes(1));
     let (third, raw) = w.new_key(&bot, TimeDelta::days(1));
-    let expired =
-        w.store.rotate_key(&w.team, expiring.id, &third.replacing(expiring.id), w.now(), w.now()).await;
+    let expired = w
+        .store
+        .rotate_key(&w.team, expiring.id, &third.replacing(expiring.id), w.now(), w.cap(), w.now())
+        .await;
     assert!(matches!(expired, Err(StoreError::KeyExpired)), "{expired:?}");
     assert_eq!(
         rejection(w.store.verify(raw.expose(), w.now()).await),
@@ -526,19 +566,70 @@ async fn only_an_active_key_that_was_not_rotated_can_be_rotated<S: Store>(w: Wor
     );
 }
 
-async fn rotation_does_not_use_up_an_active_key_slot<S: Store>(w: World<S>) {
+async fn a_rotation_with_grace_counts_against_the_cap_and_one_without_does_not<S: Store>(w: World<S>) {
     let bot = w.bot().await;
+    let cap = 2;
     let (first, _) = w.new_key(&bot, TimeDelta::days(1));
-    w.store.create_key(&first, 1, w.now()).await.unwrap();
+    w.store.create_key(&first, cap, w.now()).await.unwrap();
     let deadline = rotation_deadline(first.key.expires_at, w.now(), w.grace());
-    let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
-    w.store
-        .rotate_key(&w.team, first.key.id, &replacement.replacing(first.key.id), deadline, w.now())
-        .await
-        .unwrap();
+    let (second, _) = w.new_key(&bot, TimeDelta::days(1));
+    let second = second.replacing(first.key.id);
+    w.store.rotate_key(&w.team, first.key.id, &second, deadline, cap, w.now()).await.unwrap();
+
+    // Two working keys now: the first inside its grace period, and its replacement.
     let (extra, _) = w.new_key(&bot, TimeDelta::days(1));
-    let refused = w.store.create_key(&extra, 1, w.now()).await;
-    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 1 })), "{refused:?}");
+    let refused = w.store.create_key(&extra, cap, w.now()).await;
+    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 2 })), "{refused:?}");
+    let (third, raw) = w.new_key(&bot, TimeDelta::days(1));
+    let third = third.replacing(second.key.id);
+    let with_grace = rotation_deadline(second.key.expires_at, w.now(), w.grace());
+    let refused = w.store.rotate_key(&w.team, second.key.id, &third, with_grace, cap, w.now()).await;
+    assert!(matches!(refused, Err(StoreError::ActiveKeyLimit { limit: 2 })), "{refused:?}");
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::UnknownKey);
+
+    // Without grace the old key stops as the new one starts: the count stays at two.
+    w.store.rotate_key(&w.team, second.key.id, &third, w.now(), cap, w.now()).await.unwrap();
+    verify_ok(w.store.verify(raw.expose(), w.now()).await);
+}
+
+async fn a_key_inside_its_grace_period_cannot_be_rotated_again<S: Store>(w: World<S>) {
+    let bot = w.bot().await;
+    let (old, old_raw) = w.key(&bot).await;
+    let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
+    let (first, _) = w.new_key(&bot, TimeDelta::days(1));
+    let first_id = first.key.id;
+    w.store.rotate_key(&w.team, old.id, &first.replacing(old.id), deadline, w.cap(), w.now()).await.unwrap();
+    verify_ok(w.store.verify(old_raw.expose(), w.now()).await);
+
+    let (second, second_raw) = w.new_key(&bot, TimeDelta::days(1));
+    let again =
+        w.store.rotate_key(&w.team, old.id, &second.replacing(old.id), deadline, w.cap(), w.now()).await;
+    assert!(matches!(again, Err(StoreError::KeyAlreadyRotated)), "{again:?}");
+    assert_eq!(rejection(w.store.verify(second_raw.expose(), w.now()).await), Rejection::UnknownKey);
+    let stored = w.store.get_key(&w.team, bot.id, old.id).await.unwrap();
+    assert_eq!(stored.replaced_by, Some(first_id), "the first rotation stands");
+}
+
+async fn keys_list_whole_even_when_the_store_pages_below_the_limit<S: Store>(w: World<S>) {
+    // DynamoDB ends a query page at 1 MB whatever its limit: 30 keys with 40 KB names make
+    // the first page stop after about 24. The listing must follow the cursor and still return
+    // every key asked for, and say when more follow.
+    let bot = w.bot().await;
+    let mut created = Vec::new();
+    for i in 0..30 {
+        let (mut new, _) = w.new_key(&bot, TimeDelta::days(1));
+        new.key.name =
+            nico_keys::Name::parse(&format!("{i:02}{}", "\u{1d11e}".repeat(9_998)), 10_000).unwrap();
+        w.store.create_key(&new, w.cap(), w.now()).await.unwrap();
+        created.push(new.key.id);
+        w.clock.advance(TimeDelta::milliseconds(1));
+    }
+    let page = w.store.list_keys(&w.team, bot.id, None, 28).await.unwrap();
+    assert_eq!(page.items.iter().map(|k| k.id).collect::<Vec<_>>(), created[..28]);
+    assert!(page.more, "more keys follow");
+    let rest = w.store.list_keys(&w.team, bot.id, Some(created[27]), 28).await.unwrap();
+    assert_eq!(rest.items.iter().map(|k| k.id).collect::<Vec<_>>(), created[28..]);
+    assert!(!rest.more);
 }
 
 async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
@@ -549,7 +640,10 @@ async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
     }
     let (old, _) = &raws[0];
     let (replacement, new_raw) = w.new_key(&bot, TimeDelta::days(1));
-    w.store.rotate_key(&w.team, old.id, &replacement.replacing(old.id), w.now(), w.now()).await.unwrap();
+    w.store
+        .rotate_key(&w.team, old.id, &replacement.replacing(old.id), w.now(), w.cap(), w.now())
+        .await
+        .unwrap();
     w.store.revoke_key(&w.team, bot.id, raws[1].0.id, &w.owner, w.now()).await.unwrap();
 
     let stored = w.stored_values().await.join("\n");

@@ -54,8 +54,8 @@ use self::items::{
 };
 pub use self::table::{create_table, table_exists};
 use super::{
-    BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError, check_cap,
-    revocable, rotatable,
+    BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint, Revocable,
+    Rotation, StoreError, check_cap, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
@@ -66,11 +66,18 @@ pub use aws_sdk_dynamodb::Client;
 const MAX_ATTEMPTS: u32 = 8;
 
 /// The DynamoDB implementation of [`super::Store`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     retention: Duration,
+    race_hook: Option<RaceHook>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
+    }
 }
 
 /// Why one action of a cancelled transaction did not happen (DynamoDB's cancellation codes).
@@ -104,7 +111,19 @@ impl DynamoStore {
     /// `retention` is how long expired or revoked keys and deleted bot users stay readable
     /// before the table's TTL purges them.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
-        Self { client, table: table.into(), retention }
+        Self { client, table: table.into(), retention, race_hook: None }
+    }
+
+    /// The same store, running `hook` at each [`RacePoint`] (for tests).
+    pub fn with_race_hook(mut self, hook: RaceHook) -> Self {
+        self.race_hook = Some(hook);
+        self
+    }
+
+    async fn race_point(&self, point: RacePoint) {
+        if let Some(hook) = &self.race_hook {
+            hook(point).await;
+        }
     }
 
     /// The TTL (epoch seconds) of an item whose life ended at `from`.
@@ -218,48 +237,6 @@ impl DynamoStore {
             .map_err(built)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
-
-    /// Revokes (or, if already revoked, just marks) one key during a bot user's deletion.
-    async fn sweep_key(&self, key: &ApiKey, by: &Subject, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if key.revoked_at.is_none() {
-            let revoked = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(ItemKey::key(key.bot_id, key.id).into_item()))
-                .update_expression(
-                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl",
-                )
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
-                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", time_value(now))
-                .expression_attribute_values(":by", AttributeValue::S(by.as_str().to_owned()))
-                .expression_attribute_values(":ttl", number(self.purge_at(now)))
-                .send()
-                .await;
-            match revoked {
-                Ok(_) => return Ok(()),
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(sdk(e)),
-            }
-        }
-        // Already revoked (before, or just now by someone else): only record the deletion.
-        let marked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ItemKey::key(key.bot_id, key.id).into_item()))
-            .update_expression("SET bot_deleted_at = if_not_exists(bot_deleted_at, :now)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", time_value(now))
-            .send()
-            .await;
-        match marked {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()), // purged by TTL meanwhile
-            Err(e) => Err(sdk(e)),
-        }
-    }
 }
 
 impl BotStore for DynamoStore {
@@ -320,36 +297,75 @@ impl BotStore for DynamoStore {
         by: &Subject,
         now: DateTime<Utc>,
     ) -> Result<BotUser, StoreError> {
-        let marked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ItemKey::bot(team, bot).into_item()))
-            .update_expression(
-                "SET deleted_at = if_not_exists(deleted_at, :now), deleted_by = if_not_exists(deleted_by, :by), \
-                 #ttl = if_not_exists(#ttl, :ttl) ADD key_version :one",
-            )
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", time_value(now))
-            .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
-            .expression_attribute_values(":ttl", number(self.purge_at(now)))
-            .expression_attribute_values(":one", number(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let deleted: BotItem = match marked {
-            Ok(output) => decode(output.attributes.unwrap_or_default())?,
-            Err(e) if is_condition_failure(&e) => return Err(StoreError::BotNotFound),
-            Err(e) => return Err(sdk(e)),
-        };
-        // From here on no key can be created or rotated for this bot user; sweep what exists.
-        for record in self.all_keys(bot).await? {
-            if !record.bot_deleted {
-                self.sweep_key(&record.key, by, now).await?;
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
+            let item: BotItem =
+                self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
+            if item.deleted_at.is_some() {
+                return Ok(item.into()); // deleted before, all at once: nothing left to do
+            }
+            let working: Vec<ApiKey> = self
+                .all_keys(bot)
+                .await?
+                .into_iter()
+                .map(|record| record.key)
+                .filter(|key| key.is_working(now))
+                .collect();
+            if working.len() > MAX_WORKING_KEYS as usize {
+                return Err(StoreError::unavailable("more working keys than one deletion can revoke"));
+            }
+            self.race_point(RacePoint::Delete).await;
+            // One transaction: the mark, on condition that no key was created or rotated since
+            // the keys were read, and the revocation of every working key. It all happens, or
+            // (on a lost race) none of it, and the next attempt reads again.
+            let ttl = number(self.purge_at(now));
+            let mark = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::bot(team, bot).into_item()))
+                .update_expression(
+                    "SET deleted_at = :now, deleted_by = :by, #ttl = :ttl ADD key_version :one",
+                )
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
+                )
+                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", time_value(now))
+                .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+                .expression_attribute_values(":ttl", ttl.clone())
+                .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":seen", number(item.key_version))
+                .build()
+                .map_err(built)?;
+            let mut actions = vec![update_item(mark)];
+            for key in &working {
+                let revoke = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(ItemKey::key(bot, key.id).into_item()))
+                    .update_expression(
+                        "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl",
+                    )
+                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+                    .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                    .expression_attribute_values(":now", time_value(now))
+                    .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+                    .expression_attribute_values(":ttl", ttl.clone())
+                    .build()
+                    .map_err(built)?;
+                actions.push(update_item(revoke));
+            }
+            match self.transact(actions).await? {
+                Ok(()) => {
+                    let mut deleted = BotUser::from(item);
+                    deleted.deleted_at = Some(now);
+                    return Ok(deleted);
+                }
+                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
+                Err(reasons) => {
+                    return Err(StoreError::unavailable(format!("delete bot user cancelled: {reasons:?}")));
+                }
             }
         }
-        Ok(deleted.into())
+        Err(StoreError::Contention)
     }
 }
 
@@ -360,7 +376,8 @@ impl KeyStore for DynamoStore {
             backoff(attempt).await;
             let bot = self.live_bot(&key.team_id, key.bot_id).await?;
             let keys = self.all_keys(key.bot_id).await?;
-            check_cap(keys.iter().map(|record| &record.key), max_active, now)?;
+            check_cap(keys.iter().map(|record| &record.key), max_active, now, None)?;
+            self.race_point(RacePoint::Create).await;
             let claim = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::bot(&key.team_id, key.bot_id).into_item()))
@@ -401,12 +418,21 @@ impl KeyStore for DynamoStore {
         limit: usize,
     ) -> Result<Page<ApiKey>, StoreError> {
         self.live_bot(team, bot).await?;
-        let page_size = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
-        let after = after.map(|id| format!("{KEY_PREFIX}{id}"));
-        let (items, _) =
-            self.query_page::<KeyItem>(&bot_partition(bot), KEY_PREFIX, after, Some(page_size)).await?;
-        let keys = items.into_iter().map(|item| KeyRecord::from(item).key).collect();
-        Ok(Page::from_overfetch(keys, limit))
+        let pk = bot_partition(bot);
+        let wanted = limit.saturating_add(1);
+        let mut after = after.map(|id| format!("{KEY_PREFIX}{id}"));
+        let mut keys = Vec::with_capacity(wanted.min(101));
+        // A query page ends at `Limit` items or at 1 MB, whichever comes first: follow
+        // `LastEvaluatedKey` until one item past the page proves there is more, or the end.
+        loop {
+            let page_size = i32::try_from(wanted - keys.len()).unwrap_or(i32::MAX);
+            let (items, next) = self.query_page::<KeyItem>(&pk, KEY_PREFIX, after, Some(page_size)).await?;
+            keys.extend(items.into_iter().map(|item| KeyRecord::from(item).key));
+            match next {
+                Some(sk) if keys.len() < wanted => after = Some(sk),
+                _ => return Ok(Page::from_overfetch(keys, limit)),
+            }
+        }
     }
 
     async fn revoke_key(
@@ -417,6 +443,9 @@ impl KeyStore for DynamoStore {
         by: &Subject,
         now: DateTime<Utc>,
     ) -> Result<ApiKey, StoreError> {
+        // A deleted bot user's keys are all refused already; its deletion revoked the working
+        // ones, and the rest (revoked or expired) must stay as the deletion left them.
+        self.live_bot(team, bot).await?;
         let revoked = self
             .client
             .update_item()
@@ -458,17 +487,28 @@ impl KeyStore for DynamoStore {
         old: KeyId,
         replacement: &NewKey,
         deadline: DateTime<Utc>,
+        max_active: u32,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         let bot = replacement.key.bot_id;
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
-            let touch_bot = Update::builder()
+            let bot_item = self.live_bot(team, bot).await?;
+            let keys = self.all_keys(bot).await?;
+            let current = keys.iter().find(|record| record.key.id == old).cloned();
+            rotatable(current, team, deadline, now)?;
+            let retiring_now = (deadline <= now).then_some(old);
+            check_cap(keys.iter().map(|record| &record.key), max_active, now, retiring_now)?;
+            self.race_point(RacePoint::Rotate).await;
+            let claim = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::bot(team, bot).into_item()))
                 .update_expression("ADD key_version :one")
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
+                )
                 .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":seen", number(bot_item.key_version))
                 .build()
                 .map_err(built)?;
             let retire_old = Update::builder()
@@ -489,19 +529,16 @@ impl KeyStore for DynamoStore {
                 .build()
                 .map_err(built)?;
             let put = self.put_new_key(replacement)?;
-            match self.transact(vec![update_item(touch_bot), update_item(retire_old), put]).await? {
+            match self.transact(vec![update_item(claim), update_item(retire_old), put]).await? {
                 Ok(()) => {
                     let old = self.key_record(bot, old).await?.ok_or(StoreError::KeyNotFound)?.key;
                     return Ok(Rotation { old, new: replacement.key.clone() });
                 }
-                Err(reasons) if reasons.first() == Some(&Cancelled::ConditionFailed) => {
-                    self.live_bot(team, bot).await?;
+                // The replacement's id is taken.
+                Err(reasons) if reasons.get(2) == Some(&Cancelled::ConditionFailed) => {
                     return Err(StoreError::Contention);
                 }
-                Err(reasons) if reasons.get(1) == Some(&Cancelled::ConditionFailed) => {
-                    rotatable(self.key_record(bot, old).await?, team, deadline, now)?;
-                    return Err(StoreError::Contention);
-                }
+                // Lost a race on the bot user or the old key: read again, decide again.
                 Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
                 Err(reasons) => {
                     return Err(StoreError::unavailable(format!("rotate key cancelled: {reasons:?}")));
@@ -554,10 +591,6 @@ async fn backoff(attempt: u32) {
         let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
-}
-
-fn is_condition_failure<R>(error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
-    error.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
