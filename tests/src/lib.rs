@@ -4,6 +4,7 @@
 //! command starts.
 
 pub mod apigw;
+pub mod contract;
 pub mod counting;
 pub mod http;
 pub mod logs;

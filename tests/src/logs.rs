@@ -14,6 +14,7 @@ impl CapturedLogs {
     /// subscriber at the most verbose level anyone could configure. Use it from a
     /// current-thread runtime.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        interested_everywhere();
         let logs = Self::default();
         let subscriber =
             nico_keys::telemetry::json_subscriber(logs.clone(), tracing::level_filters::LevelFilter::TRACE);
@@ -47,4 +48,18 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// Installs, once per process, a global subscriber that keeps nothing but wants every event.
+///
+/// `tracing` decides once per call site, for the whole process, whether anyone is interested,
+/// and with a single dispatcher it asks the thread that gets there first. A test thread with no
+/// subscriber of its own would answer "no one" and silence that call site for the capturing
+/// test too, at random, depending on which test ran it first. With this global subscriber every
+/// thread answers "yes", and each event still reaches only its thread's capture.
+fn interested_everywhere() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
 }

@@ -100,8 +100,11 @@ async fn delete_vs_create<S: Store + 'static>(w: &Arc<World<S>>, trial: u32, tal
     let bot = w.bot().await;
     let (new, raw) = w.new_key(&bot, TimeDelta::days(1));
     // Every other trial the create sets off late, so either side may win.
-    let (create_after, delete_after) =
-        if trial % 2 == 0 { (Duration::ZERO, stagger(trial)) } else { (stagger(trial), Duration::ZERO) };
+    let (create_after, delete_after) = if trial.is_multiple_of(2) {
+        (Duration::ZERO, stagger(trial))
+    } else {
+        (stagger(trial), Duration::ZERO)
+    };
     let creator = {
         let w = Arc::clone(w);
         tokio::spawn(async move {

@@ -6,6 +6,7 @@
 //! run on its own by its path: `cargo test -p nico-keys-tests -- store_contract::`.
 //!
 //! - [`store_contract`]: every store behaviour, on DynamoDB (moto) and on the embedded store.
+//! - [`store_rotation`]: rotation and the active-key cap, on both stores.
 //! - [`store_dynamodb`]: races forced at the exact point, and what the DynamoDB store sends.
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
@@ -18,3 +19,4 @@ mod local_e2e;
 mod management_api;
 mod store_contract;
 mod store_dynamodb;
+mod store_rotation;

@@ -3,6 +3,7 @@
 //! * [`client`]: how a client is built and how long its calls may take;
 //! * [`table`]: the table's definition (the SAM template is checked against it);
 //! * [`items`]: each item's attributes, declared once as a struct;
+//! * `wire`: items to attribute maps and back, cancellation reasons, SDK errors;
 //! * this module: the store, which only reads and writes; what a read means is decided in
 //!   [`crate::store`], the same way for both stores.
 //!
@@ -33,26 +34,25 @@
 pub mod client;
 pub mod items;
 pub mod table;
+mod wire;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use self::client::{CallBudget, client_from_env, lambda_client};
 use self::items::{
-    BOT_PREFIX, BotItem, CredentialItem, Item, ItemKey, KEY_PREFIX, KeyItem, bot_partition,
-    credential_projection, team_partition,
+    BOT_PREFIX, BotItem, CredentialItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, credential_projection,
+    team_partition,
 };
 pub use self::table::{create_table, table_exists};
+use self::wire::{Cancelled, built, decode, encode, number, sdk, time_value, update_item};
 use super::{
     BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint, Revocable,
     Rotation, StoreError, check_cap, revocable, rotatable,
@@ -77,33 +77,6 @@ pub struct DynamoStore {
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
-    }
-}
-
-/// Why one action of a cancelled transaction did not happen (DynamoDB's cancellation codes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Cancelled {
-    /// This action was fine; another one cancelled the transaction.
-    NotThis,
-    ConditionFailed,
-    /// Another write to the same item was in flight.
-    Conflict,
-    Other(String),
-}
-
-impl Cancelled {
-    fn of(reason: &CancellationReason) -> Self {
-        match reason.code() {
-            None | Some("None") => Self::NotThis,
-            Some("ConditionalCheckFailed") => Self::ConditionFailed,
-            Some("TransactionConflict") => Self::Conflict,
-            Some(other) => Self::Other(other.to_owned()),
-        }
-    }
-
-    /// A lost race: worth reading again and retrying.
-    fn is_race(&self) -> bool {
-        matches!(self, Self::ConditionFailed | Self::Conflict)
     }
 }
 
@@ -557,31 +530,6 @@ impl CredentialStore for DynamoStore {
     }
 }
 
-fn encode<T: Serialize>(item: T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(item).map_err(StoreError::unavailable)
-}
-
-/// A stored item as its struct; a missing or mistyped attribute is an error, never a default.
-/// The error names the attribute, never its value (which could be a digest).
-fn decode<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    let item = serde_dynamo::AttributeValue::from(AttributeValue::M(item));
-    serde_path_to_error::deserialize(serde_dynamo::Deserializer::from_attribute_value(item)).map_err(|e| {
-        StoreError::unavailable(format!("stored item has a missing or invalid {:?}", e.path().to_string()))
-    })
-}
-
-fn update_item(update: Update) -> TransactWriteItem {
-    TransactWriteItem::builder().update(update).build()
-}
-
-fn number(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn time_value(at: DateTime<Utc>) -> AttributeValue {
-    number(at.timestamp_millis())
-}
-
 /// Spreads retries after a lost race: nothing before the first attempt, then a few
 /// milliseconds, growing, with jitter so racing writers do not collide again in step.
 async fn backoff(attempt: u32) {
@@ -591,12 +539,4 @@ async fn backoff(attempt: u32) {
         let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
-}
-
-fn sdk<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
-    StoreError::unavailable(DisplayErrorContext(&error).to_string())
-}
-
-fn built(error: BuildError) -> StoreError {
-    StoreError::unavailable(error)
 }

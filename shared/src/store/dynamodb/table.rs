@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{built, sdk};
+use super::wire::{built, sdk};
 use crate::store::StoreError;
 
 pub const PARTITION_KEY: &str = "pk";
