@@ -47,6 +47,39 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock another process moves: the time is the whole number of epoch milliseconds in a
+/// file, read at every call. For end-to-end tests of a running process (the local runner),
+/// which cannot share a [`ManualClock`]; a missing or unreadable file is a broken test set-up,
+/// so it panics rather than fall back to the real time.
+#[derive(Debug, Clone)]
+pub struct FileClock(std::path::PathBuf);
+
+impl FileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self(path.into())
+    }
+
+    /// Moves the clock of every process reading `path` to `at`.
+    pub fn set(path: &std::path::Path, at: DateTime<Utc>) -> std::io::Result<()> {
+        // Written aside and renamed, so a reader never sees half a number.
+        let aside = path.with_extension("next");
+        std::fs::write(&aside, at.timestamp_millis().to_string())?;
+        std::fs::rename(aside, path)
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let text = std::fs::read_to_string(&self.0)
+            .unwrap_or_else(|e| panic!("clock file {}: {e}", self.0.display()));
+        text.trim()
+            .parse()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or_else(|| panic!("clock file {} does not hold epoch milliseconds", self.0.display()))
+    }
+}
+
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> DateTime<Utc> {
         (**self).now()

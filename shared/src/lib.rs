@@ -15,7 +15,7 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, FileClock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use ids::{BotId, KeyId};
 pub use model::{ApiKey, BotUser, KeyStatus, Name, Principal, Subject, TeamId};
