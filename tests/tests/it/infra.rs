@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use nico_keys::config::{ClaimNames, Config, Limits};
-use nico_keys::store::dynamodb::table;
+use nico_keys::store::dynamodb::{items, table};
 use nico_keys_tests::template::{Template, actions, get_att, list, reference, statements_for};
 use serde_json::{Value, json};
 
@@ -100,17 +100,29 @@ fn the_table_is_on_demand_recoverable_encrypted_and_protected_by_default() {
 }
 
 #[test]
-fn authorizer_may_only_get_items_from_the_table() {
+fn authorizer_may_only_get_the_attributes_it_checks_of_key_items() {
     let template = Template::project();
     let (id, authorizer) = template.function(AUTHORIZER);
     let statements = template.statements_of_role(template.role_of(id, authorizer));
     let dynamodb = statements_for(&statements, "dynamodb");
+    // Built from the code's own constants, so the policy and the projection cannot drift: a
+    // wrong list would be an AccessDenied (a 500) on every request in AWS, and moto checks no
+    // IAM at all.
+    let mut attributes = vec![table::PARTITION_KEY, table::SORT_KEY];
+    attributes.extend(items::credential_attributes());
     assert_eq!(
         dynamodb,
-        vec![
-            json!({ "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": get_att(template.table_id(), "Arn") })
-        ],
-        "the authorizer's only DynamoDB permission is GetItem on the table"
+        vec![json!({
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem"],
+            "Resource": get_att(template.table_id(), "Arn"),
+            "Condition": {
+                "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
+                "StringEqualsIfExists": { "dynamodb:Select": "SPECIFIC_ATTRIBUTES" },
+            },
+        })],
+        "the authorizer may only GetItem key items, and only the attributes verification reads"
     );
 }
 
@@ -406,4 +418,52 @@ fn outputs_export_the_authorizer_urls_and_table_for_other_stacks() {
             .any(|s| s.contains(&format!("${{{}}}", api.0)));
         assert!(url, "no exported URL for {}", api.0);
     }
+}
+
+#[test]
+fn the_management_api_logs_every_call_with_the_caller_route_and_status_and_keeps_the_log() {
+    let template = Template::project();
+    let settings = &template.resources()["ManagementApi"]["Properties"]["AccessLogSettings"];
+    let group = settings["DestinationArn"]["Fn::GetAtt"][0].as_str().expect("a log group of this template");
+    assert_eq!(settings["DestinationArn"], get_att(group, "Arn"));
+    let log_group = &template.resources()[group];
+    assert_eq!(log_group["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(log_group["DeletionPolicy"], "Retain", "the record of calls outlives the stack");
+    assert_eq!(log_group["Properties"]["RetentionInDays"], reference("LogRetentionDays"));
+    let format: Value = serde_json::from_str(settings["Format"].as_str().expect("a format"))
+        .expect("one JSON object per call");
+    for (field, variable) in [
+        ("sub", "$context.authorizer.claims.sub"),
+        ("route", "$context.routeKey"),
+        ("status", "$context.status"),
+        ("ip", "$context.identity.sourceIp"),
+    ] {
+        assert_eq!(format[field], variable, "{field}");
+    }
+}
+
+#[test]
+fn the_example_apis_are_throttled_by_parameters() {
+    let template = Template::project();
+    let resources = template.resources();
+    let http = &resources["ExampleHttpApi"]["Properties"]["DefaultRouteSettings"];
+    let rest = &resources["ExampleRestApi"]["Properties"]["MethodSettings"][0];
+    assert_eq!((&rest["ResourcePath"], &rest["HttpMethod"]), (&json!("/*"), &json!("*")));
+    for settings in [http, rest] {
+        assert_eq!(settings["ThrottlingRateLimit"], reference("ExampleApiThrottleRateLimit"));
+        assert_eq!(settings["ThrottlingBurstLimit"], reference("ExampleApiThrottleBurstLimit"));
+    }
+}
+
+#[test]
+fn the_authorizers_reserved_concurrency_is_set_only_when_asked_for() {
+    let template = Template::project();
+    assert_eq!(template.parameter_default("AuthorizerReservedConcurrency"), "");
+    let (_, authorizer) = template.function(AUTHORIZER);
+    let reserved = &authorizer["Properties"]["ReservedConcurrentExecutions"]["Fn::If"];
+    assert_eq!(reserved[1], reference("AuthorizerReservedConcurrency"));
+    assert_eq!(reserved[2], reference("AWS::NoValue"), "unset by default: a low-quota account still deploys");
+    let condition = reserved[0].as_str().unwrap();
+    let test = &template.value()["Conditions"][condition]["Fn::Not"][0]["Fn::Equals"];
+    assert_eq!(test, &json!([reference("AuthorizerReservedConcurrency"), ""]));
 }

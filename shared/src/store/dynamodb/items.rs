@@ -33,6 +33,9 @@ use crate::token::SecretHash;
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 pub(super) const BOT_PREFIX: &str = "BOT#";
+/// Every key item's partition key starts with this, and no other item's does: the authorizer's
+/// IAM policy confines its reads to it (`dynamodb:LeadingKeys`).
+pub const KEY_PARTITION_PREFIX: &str = BOT_PREFIX;
 pub(super) const KEY_PREFIX: &str = "KEY#";
 
 /// An item's primary key.
