@@ -332,10 +332,8 @@ impl BotStore for DynamoStore {
                     deleted.deleted_at = Some(now);
                     return Ok(deleted);
                 }
-                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
-                Err(reasons) => {
-                    return Err(StoreError::unavailable(format!("delete bot user cancelled: {reasons:?}")));
-                }
+                // Lost a race on the bot user or a key: read again.
+                Err(reasons) => Cancelled::retry_or_fail(&reasons, None, "delete bot user")?,
             }
         }
         Err(StoreError::Contention)
@@ -364,15 +362,8 @@ impl KeyStore for DynamoStore {
                 .map_err(built)?;
             match self.transact(vec![update_item(claim), self.put_new_key(new)?]).await? {
                 Ok(()) => return Ok(()),
-                // The new key's id is taken.
-                Err(reasons) if reasons.get(1) == Some(&Cancelled::ConditionFailed) => {
-                    return Err(StoreError::Contention);
-                }
                 // Lost a race on the bot user item: count again (and notice a deletion).
-                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
-                Err(reasons) => {
-                    return Err(StoreError::unavailable(format!("create key cancelled: {reasons:?}")));
-                }
+                Err(reasons) => Cancelled::retry_or_fail(&reasons, Some(1), "create key")?,
             }
         }
         Err(StoreError::Contention)
@@ -507,15 +498,8 @@ impl KeyStore for DynamoStore {
                     let old = self.key_record(bot, old).await?.ok_or(StoreError::KeyNotFound)?.key;
                     return Ok(Rotation { old, new: replacement.key.clone() });
                 }
-                // The replacement's id is taken.
-                Err(reasons) if reasons.get(2) == Some(&Cancelled::ConditionFailed) => {
-                    return Err(StoreError::Contention);
-                }
                 // Lost a race on the bot user or the old key: read again, decide again.
-                Err(reasons) if reasons.iter().any(Cancelled::is_race) => continue,
-                Err(reasons) => {
-                    return Err(StoreError::unavailable(format!("rotate key cancelled: {reasons:?}")));
-                }
+                Err(reasons) => Cancelled::retry_or_fail(&reasons, Some(2), "rotate key")?,
             }
         }
         Err(StoreError::Contention)

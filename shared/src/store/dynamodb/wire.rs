@@ -35,6 +35,23 @@ impl Cancelled {
     pub(super) fn is_race(&self) -> bool {
         matches!(self, Self::ConditionFailed | Self::Conflict)
     }
+
+    /// What a cancelled transaction means: `Ok` to read again and retry (a race was lost),
+    /// else the answer. `put_at` is the position of the action that put a new key, whose
+    /// failed condition means the new id is taken.
+    pub(super) fn retry_or_fail(
+        reasons: &[Self],
+        put_at: Option<usize>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        if put_at.and_then(|at| reasons.get(at)) == Some(&Self::ConditionFailed) {
+            return Err(StoreError::Contention);
+        }
+        if reasons.iter().any(Self::is_race) {
+            return Ok(());
+        }
+        Err(StoreError::unavailable(format!("{what} cancelled: {reasons:?}")))
+    }
 }
 
 pub(super) fn encode<T: Serialize>(item: T) -> Result<Item, StoreError> {
