@@ -26,7 +26,11 @@ pub const OWNER_ROLE: &str = "owner";
 pub struct Caller {
     pub subject: Subject,
     pub team: TeamId,
+    /// The role claim as given (`owner` may write); absent is a member.
+    pub role: Option<String>,
     pub is_owner: bool,
+    /// What the person is shown as (the `DISPLAY_NAME_CLAIM` claim, e.g. an e-mail address).
+    pub display_name: Option<String>,
 }
 
 impl Caller {
@@ -46,8 +50,11 @@ impl Caller {
         let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let subject = claim("sub").and_then(|s| Subject::parse(s).ok()).ok_or(ApiError::Unauthenticated)?;
         let team = claim(&names.team).and_then(|t| TeamId::parse(t).ok()).ok_or(ApiError::Unauthenticated)?;
-        let is_owner = claim(&names.role) == Some(OWNER_ROLE);
-        Ok(Self { subject, team, is_owner })
+        let role = claim(&names.role).map(str::to_owned);
+        let is_owner = role.as_deref() == Some(OWNER_ROLE);
+        // Shown back to the person only; one that could not be an identity is left out.
+        let display_name = claim(&names.display).filter(|v| Subject::parse(v).is_ok()).map(str::to_owned);
+        Ok(Self { subject, team, role, is_owner, display_name })
     }
 
     pub(crate) fn owner(&self) -> Result<&Self, ApiError> {

@@ -7,11 +7,12 @@
 //! choices made where the product brief was silent, are in `docs/contract.md`.
 //!
 //! * [`routes`]: the route table, declared once;
-//! * `bots`, `keys`: one handler per operation;
+//! * `account`, `bots`, `keys`: one handler per operation;
 //! * [`extract`]: caller, bodies, paging;
 //! * [`views`]: what the API shows;
 //! * [`error`]: what goes wrong, and the one place it becomes a response.
 
+mod account;
 mod bots;
 pub mod error;
 pub mod extract;
@@ -87,6 +88,8 @@ impl<S: Store> Api<S> {
     /// Binds each operation to its handler.
     async fn dispatch(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         match ctx.matched.operation {
+            Operation::Me => Ok(self.me(ctx)),
+            Operation::Catalog => Ok(self.catalog()),
             Operation::CreateBot => self.create_bot(ctx).await,
             Operation::ListBots => self.list_bots(ctx).await,
             Operation::GetBot => self.get_bot(ctx).await,

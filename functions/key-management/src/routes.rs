@@ -14,6 +14,8 @@ use crate::error::ApiError;
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    Me,
+    Catalog,
     CreateBot,
     ListBots,
     GetBot,
@@ -38,7 +40,9 @@ const fn route(method: Method, path: &'static str, operation: Operation) -> Rout
 }
 
 /// Every route the API serves. Per path, the order of its methods is the order of `Allow`.
-pub static ROUTES: [Route; 9] = [
+pub static ROUTES: [Route; 11] = [
+    route(Method::GET, "/v1/me", Operation::Me),
+    route(Method::GET, "/v1/catalog", Operation::Catalog),
     route(Method::GET, "/v1/bots", Operation::ListBots),
     route(Method::POST, "/v1/bots", Operation::CreateBot),
     route(Method::GET, "/v1/bots/{bot_id}", Operation::GetBot),

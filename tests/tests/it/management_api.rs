@@ -531,3 +531,42 @@ async fn the_sample_events_for_cargo_lambda_invoke_reach_their_routes() {
         assert_eq!(run(name).await, status, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_person_sees_their_account_id_and_anyone_signed_in_the_catalogue_and_limits() {
+    let app = app().await;
+    let mut me = ApiRequest::new("GET", "/v1/me");
+    me.claims(&[
+        ("sub", "alice-sub"),
+        ("team_id", "team-a"),
+        ("role", "member"),
+        ("email", "alice@example.com"),
+    ]);
+    let answer = app.send(&me).await;
+    answer.expect(200);
+    assert_eq!(
+        answer.body,
+        json!({"sub": "alice-sub", "team_id": "team-a", "role": "member", "is_owner": false, "display_name": "alice@example.com"})
+    );
+    let mut without_display = ApiRequest::new("GET", "/v1/me");
+    without_display.claims(&[("sub", "bob"), ("team_id", "team-a")]);
+    let answer = app.send(&without_display).await;
+    assert_eq!(
+        (answer.body["role"].clone(), answer.body["display_name"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    let catalog = app.as_team("team-a", "member", "GET", "/v1/catalog", None).await;
+    catalog.expect(200);
+    let scopes: Vec<&str> =
+        catalog.body["scopes"].as_array().unwrap().iter().map(|s| s["scope"].as_str().unwrap()).collect();
+    assert_eq!(scopes, ["billing:read", "projects:read", "projects:write"]);
+    assert_eq!(
+        catalog.body["limits"],
+        json!({"max_key_lifetime_days": 365, "key_retention_days": 30, "max_active_keys_per_bot": 50,
+               "name_max_chars": 100, "rotation_grace_seconds": 86400})
+    );
+    let mut anonymous = ApiRequest::new("GET", "/v1/catalog");
+    anonymous.without_claims();
+    app.send(&anonymous).await.expect(401);
+}
