@@ -311,7 +311,7 @@ export OWNER={owner}
 Try it (needs curl and jq):
 
 BOT=$(curl -s -X POST {base}/v1/bots -H "authorization: Bearer $OWNER" \
-  -H 'content-type: application/json' -d '{{"name":"ci bot"}}' | jq -r .id)
+  -H 'content-type: application/json' -d '{{"name":"ci bot","scopes":["projects:read","projects:write"]}}' | jq -r .id)
 ISSUED=$(curl -s -X POST {base}/v1/bots/$BOT/keys -H "authorization: Bearer $OWNER" \
   -H 'content-type: application/json' \
   -d '{{"name":"laptop","expires_at":"{expires}","scopes":["projects:read"]}}')

@@ -192,12 +192,17 @@ impl KeyStatus {
     }
 }
 
-/// A bot user: the identity API keys act as.
+/// A bot user: the identity API keys act as, for one person's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotUser {
     pub id: BotId,
     pub team_id: TeamId,
     pub name: Name,
+    /// The account (a person's `sub`) the bot user is for: that person manages its keys.
+    pub account: Subject,
+    /// The most any of its keys may carry; `None` for a bot user stored before ceilings
+    /// existed, which may have any scope of the catalogue.
+    pub scopes: Option<Scopes>,
     pub created_at: DateTime<Utc>,
     pub created_by: Subject,
     /// Set once, by deletion; a deleted bot user's keys are all revoked.

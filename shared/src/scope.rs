@@ -129,6 +129,16 @@ impl Scopes {
         self.0.contains(scope)
     }
 
+    /// Whether every one of these scopes is also in `ceiling`.
+    pub fn is_within(&self, ceiling: &Scopes) -> bool {
+        self.0.is_subset(&ceiling.0)
+    }
+
+    /// The first of these scopes that `ceiling` lacks.
+    pub fn first_outside(&self, ceiling: &Scopes) -> Option<&Scope> {
+        self.0.iter().find(|scope| !ceiling.0.contains(*scope))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }

@@ -87,6 +87,24 @@ impl<S: Store> World<S> {
             id: BotId::generate(self.now()),
             team_id: team.clone(),
             name: Name::parse(name, 100).unwrap(),
+            account: self.owner.clone(),
+            scopes: None,
+            created_at: self.now(),
+            created_by: self.owner.clone(),
+            deleted_at: None,
+        };
+        nico_keys::store::BotStore::create_bot(&self.store, &bot).await.unwrap();
+        bot
+    }
+
+    /// A bot user of the world's team for `account`, with `scopes` as its ceiling, stored.
+    pub async fn bot_for(&self, account: &str, scopes: &[&str]) -> BotUser {
+        let bot = BotUser {
+            id: BotId::generate(self.now()),
+            team_id: self.team.clone(),
+            name: Name::parse("their bot", 100).unwrap(),
+            account: Subject::parse(account).unwrap(),
+            scopes: Some(self.scopes(scopes)),
             created_at: self.now(),
             created_by: self.owner.clone(),
             deleted_at: None,

@@ -58,6 +58,8 @@ impl Fixture {
             id: BotId::generate(now),
             team_id: TeamId::parse("team-bench").unwrap(),
             name: Name::parse("bench bot", 100).unwrap(),
+            account: owner.clone(),
+            scopes: None,
             created_at: now,
             created_by: owner.clone(),
             deleted_at: None,

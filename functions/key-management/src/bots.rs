@@ -1,9 +1,10 @@
-//! Bot users: create, list, read, delete.
+//! Bot users: create (for a person's account, within a scope ceiling), list, read, delete;
+//! and who may do what with a bot user's keys.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
-use nico_keys::store::Store;
-use nico_keys::{BotId, BotUser, Name};
+use lambda_http::{Body, RequestExt, Response};
+use nico_keys::store::{Store, StoreError};
+use nico_keys::{BotId, BotUser, Name, Scopes, Subject};
 use serde::Deserialize;
 
 use crate::extract::{page_request, required, required_body};
@@ -15,54 +16,103 @@ use crate::{Api, ApiError, Ctx};
 #[serde(deny_unknown_fields)]
 struct CreateBot {
     name: Option<String>,
+    /// The person (their `sub`) the bot user is for; default: the owner creating it.
+    account: Option<String>,
+    /// The most any of its keys may carry, from the catalogue.
+    scopes: Option<Vec<String>>,
 }
 
 impl<S: Store> Api<S> {
     pub(crate) async fn create_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let caller = ctx.caller.owner()?;
         let body: CreateBot = required_body(ctx.request)?;
+        let name = self.name("name", body.name)?;
+        let account = match body.account {
+            Some(account) => Subject::parse(&account).map_err(|e| ApiError::field("account", e))?,
+            None => caller.subject.clone(),
+        };
+        let scopes = self.scopes(required("scopes", body.scopes)?)?;
         let bot = BotUser {
             id: BotId::generate(ctx.now),
             team_id: caller.team.clone(),
-            name: self.name("name", body.name)?,
+            name,
+            account,
+            scopes: Some(scopes),
             created_at: ctx.now,
             created_by: caller.subject.clone(),
             deleted_at: None,
         };
         self.store.create_bot(&bot).await.map_err(ApiError::writing)?;
-        Ok(created(&BotView::from(&bot), &format!("/v1/bots/{}", bot.id)))
+        Ok(created(&self.bot_view(&bot), &format!("/v1/bots/{}", bot.id)))
     }
 
+    /// Owners: every bot user of the team (`?account=` narrows it); members: their own.
     pub(crate) async fn list_bots(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let (limit, after) = page_request(ctx.request, |c| BotId::parse(c).ok())?;
-        let page = self.store.list_bots(&ctx.caller.team, after, limit).await.map_err(ApiError::reading)?;
-        Ok(json_response(
-            StatusCode::OK,
-            &ListView::of(&page, |bot| BotView::from(bot), |bot| bot.id.to_string()),
-        ))
+        let asked = ctx.request.query_string_parameters_ref().and_then(|q| q.first("account"));
+        let asked = asked.filter(|a| !a.is_empty()).map(Subject::parse).transpose();
+        let asked = asked.map_err(|e| ApiError::field("account", e))?;
+        let account = match (ctx.caller.is_owner, asked) {
+            (true, asked) => asked,
+            (false, Some(asked)) if asked != ctx.caller.subject => return Err(ApiError::NotOwner),
+            (false, _) => Some(ctx.caller.subject.clone()),
+        };
+        let page = self
+            .store
+            .list_bots(&ctx.caller.team, account.as_ref(), after, limit)
+            .await
+            .map_err(ApiError::reading)?;
+        let list = ListView::of(&page, |bot| self.bot_view(bot), |bot| bot.id.to_string());
+        Ok(json_response(StatusCode::OK, &list))
     }
 
     pub(crate) async fn get_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-        let found = self.store.get_bot(&ctx.caller.team, ctx.bot()?).await.map_err(ApiError::reading)?;
-        if found.deleted_at.is_some() {
+        let bot = self.bot_with_key_rights(ctx).await?;
+        if bot.deleted_at.is_some() {
             return Err(ApiError::BotNotFound);
         }
-        Ok(json_response(StatusCode::OK, &BotView::from(&found)))
+        Ok(json_response(StatusCode::OK, &self.bot_view(&bot)))
     }
 
     pub(crate) async fn delete_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+        let bot = self.bot_with_key_rights(ctx).await?;
         let caller = ctx.caller.owner()?;
-        let bot = ctx.bot()?;
         self.store
-            .delete_bot(&caller.team, bot, &caller.subject, ctx.now)
+            .delete_bot(&caller.team, bot.id, &caller.subject, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         Ok(empty_response(StatusCode::NO_CONTENT))
+    }
+
+    /// The bot user of the path, if the caller has key rights on it: a team owner, or the
+    /// person it is for. Anyone else gets exactly what a missing id gets (404). A deleted bot
+    /// user is returned as such: reads treat it as gone, writes answer 409.
+    pub(crate) async fn bot_with_key_rights(&self, ctx: &Ctx<'_>) -> Result<BotUser, ApiError> {
+        let bot = match self.store.get_bot(&ctx.caller.team, ctx.bot()?).await {
+            Err(StoreError::BotNotFound) => return Err(ApiError::BotNotFound),
+            other => other.map_err(ApiError::reading)?,
+        };
+        if ctx.caller.is_owner || bot.account == ctx.caller.subject {
+            Ok(bot)
+        } else {
+            Err(ApiError::BotNotFound)
+        }
     }
 
     /// A bot user's or key's name, from the body field `field`.
     pub(crate) fn name(&self, field: &'static str, value: Option<String>) -> Result<Name, ApiError> {
         Name::parse(&required(field, value)?, self.config.limits.max_name_chars)
             .map_err(|e| ApiError::field(field, e))
+    }
+
+    /// Scopes from the body field `scopes`, each in the catalogue.
+    pub(crate) fn scopes(&self, requested: Vec<String>) -> Result<Scopes, ApiError> {
+        Scopes::parse(requested.iter().map(String::as_str), &self.config.catalog)
+            .map_err(|e| ApiError::field("scopes", e))
+    }
+
+    /// A bot user as shown; one stored before ceilings existed shows the whole catalogue.
+    pub(crate) fn bot_view(&self, bot: &BotUser) -> BotView {
+        BotView::of(bot, &self.config.catalog)
     }
 }

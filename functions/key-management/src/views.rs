@@ -7,7 +7,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use nico_keys::model::format_time;
 use nico_keys::store::Page;
-use nico_keys::{ApiKey, BotUser, KeyStatus};
+use nico_keys::{ApiKey, BotUser, KeyStatus, ScopeCatalog};
 use serde::Serialize;
 
 /// A page of a list as the API shows it.
@@ -32,15 +32,26 @@ impl<T> ListView<T> {
 pub struct BotView {
     id: String,
     name: String,
+    /// The person it is for.
+    account: String,
+    /// The most its keys may carry.
+    scopes: Vec<String>,
     created_at: String,
     created_by: String,
 }
 
-impl From<&BotUser> for BotView {
-    fn from(bot: &BotUser) -> Self {
+impl BotView {
+    /// A bot user stored before ceilings existed shows the whole `catalog` as its ceiling.
+    pub fn of(bot: &BotUser, catalog: &ScopeCatalog) -> Self {
+        let scopes = match &bot.scopes {
+            Some(scopes) => scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            None => catalog.iter().map(|s| s.as_str().to_owned()).collect(),
+        };
         Self {
             id: bot.id.to_string(),
             name: bot.name.as_str().to_owned(),
+            account: bot.account.to_string(),
+            scopes,
             created_at: format_time(bot.created_at),
             created_by: bot.created_by.to_string(),
         }

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError, check_cap,
-    revocable, rotatable,
+    check_ceiling, listed_for, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS bots (
     deleted_at  INTEGER,
     deleted_by  TEXT,
     purge_at    INTEGER,
+    account     TEXT,
+    scopes      TEXT,
     PRIMARY KEY (team_id, bot_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS keys (
@@ -57,7 +59,7 @@ CREATE TABLE IF NOT EXISTS keys (
 /// The columns each reader selects, declared once.
 const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_at, created_by, expires_at, \
                            revoked_at, revoked_by, replaced_by, replaces, bot_deleted_at";
-const BOT_COLUMNS: &str = "bot_id, team_id, name, created_at, created_by, deleted_at";
+const BOT_COLUMNS: &str = "bot_id, team_id, name, account, scopes, created_at, created_by, deleted_at";
 const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash";
 
 /// The file-backed implementation of [`super::Store`]; clones share one connection.
@@ -75,6 +77,7 @@ impl EmbeddedStore {
         db.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         db.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         db.execute_batch(SCHEMA).map_err(sql)?;
+        add_missing_columns(&db)?;
         let now_ms = now.timestamp_millis();
         db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
@@ -139,13 +142,35 @@ fn inserted(result: rusqlite::Result<usize>) -> Result<(), StoreError> {
     }
 }
 
+/// Columns later versions added to a table, for files an earlier version created: added
+/// empty, and read with the same defaults as a DynamoDB item that lacks them.
+fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
+    for (table, column) in [("bots", "account"), ("bots", "scopes")] {
+        let present: bool = db
+            .query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if !present {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT")).map_err(sql)?;
+        }
+    }
+    Ok(())
+}
+
 fn bot_from_row(row: &Row<'_>) -> rusqlite::Result<BotUser> {
+    let created_by = parsed(row, "created_by", Subject::parse)?;
     Ok(BotUser {
         id: parsed(row, "bot_id", BotId::parse)?,
         team_id: parsed(row, "team_id", TeamId::parse)?,
         name: parsed(row, "name", |s| Name::from_stored(s.to_owned()))?,
+        // Bot users stored before accounts existed are their creator's.
+        account: parsed_opt(row, "account", Subject::parse)?.unwrap_or_else(|| created_by.clone()),
+        scopes: parsed_opt(row, "scopes", scopes)?,
         created_at: time(row.get("created_at")?)?,
-        created_by: parsed(row, "created_by", Subject::parse)?,
+        created_by,
         deleted_at: row.get::<_, Option<i64>>("deleted_at")?.map(time).transpose()?,
     })
 }
@@ -233,11 +258,14 @@ fn insert_key(db: &Connection, new: &NewKey, purge_at: i64) -> Result<(), StoreE
 impl BotStore for EmbeddedStore {
     async fn create_bot(&self, bot: &BotUser) -> Result<(), StoreError> {
         inserted(self.lock().execute(
-            "INSERT INTO bots (team_id, bot_id, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO bots (team_id, bot_id, name, account, scopes, created_at, created_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 bot.team_id.as_str(),
                 bot.id.as_str(),
                 bot.name.as_str(),
+                bot.account.as_str(),
+                bot.scopes.as_ref().map(Scopes::joined),
                 bot.created_at.timestamp_millis(),
                 bot.created_by.as_str()
             ],
@@ -251,21 +279,24 @@ impl BotStore for EmbeddedStore {
     async fn list_bots(
         &self,
         team: &TeamId,
+        account: Option<&Subject>,
         after: Option<BotId>,
         limit: usize,
     ) -> Result<Page<BotUser>, StoreError> {
         let db = self.lock();
         let mut statement = db
             .prepare_cached(&format!(
-                "SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id > ?2 AND deleted_at IS NULL \
-                 ORDER BY bot_id LIMIT ?3"
+                "SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND bot_id > ?2 ORDER BY bot_id"
             ))
             .map_err(sql)?;
         let after = after.map(|id| id.to_string()).unwrap_or_default();
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        // Which bot users are listed is decided once (`listed_for`), for both stores: read in
+        // order and stop one past the page.
         let items = statement
-            .query_map(params![team.as_str(), after, fetch], bot_from_row)
+            .query_map(params![team.as_str(), after], bot_from_row)
             .map_err(sql)?
+            .filter(|row| row.as_ref().map_or(true, |bot| listed_for(bot, account)))
+            .take(limit.saturating_add(1))
             .collect::<Result<_, _>>()
             .map_err(sql)?;
         Ok(Page::from_overfetch(items, limit))
@@ -309,7 +340,8 @@ impl KeyStore for EmbeddedStore {
         let key = &new.key;
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        live_bot(&tx, &key.team_id, key.bot_id)?;
+        let bot = live_bot(&tx, &key.team_id, key.bot_id)?;
+        check_ceiling(bot.scopes.as_ref(), &key.scopes)?;
         check_cap(all_keys(&tx, key.bot_id)?.iter().map(|record| &record.key), max_active, now, None)?;
         insert_key(&tx, new, self.purge_at(key.expires_at))?;
         tx.commit().map_err(sql)

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, KeyStatus, NewKey, Principal, Subject, TeamId};
+use crate::scope::Scopes;
 use crate::token::{self, TokenError};
 
 /// Expected outcomes a caller acts on, and the one unexpected kind ([`StoreError::Unavailable`]).
@@ -42,6 +43,8 @@ pub enum StoreError {
     KeyNotFound,
     #[error("the bot user already has {limit} active keys")]
     ActiveKeyLimit { limit: u32 },
+    #[error("scope {scope} is outside the bot user's scopes")]
+    OutsideCeiling { scope: String },
     #[error("key has been revoked")]
     KeyRevoked,
     #[error("key has expired")]
@@ -92,10 +95,12 @@ pub trait BotStore: Send + Sync {
     /// One bot user of `team`, deleted ones included (with `deleted_at` set).
     fn get_bot(&self, team: &TeamId, bot: BotId) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
 
-    /// The team's bot users that are not deleted, after `after`, at most `limit`.
+    /// The team's bot users that are not deleted (only those for `account`, if given),
+    /// after `after`, at most `limit`.
     fn list_bots(
         &self,
         team: &TeamId,
+        account: Option<&Subject>,
         after: Option<BotId>,
         limit: usize,
     ) -> impl Future<Output = Result<Page<BotUser>, StoreError>> + Send;
@@ -113,7 +118,8 @@ pub trait BotStore: Send + Sync {
 
 pub trait KeyStore: Send + Sync {
     /// Stores a new key for an existing, not deleted bot user of the key's team, unless that
-    /// would give the bot user more than `max_active` keys holding a slot.
+    /// would give the bot user more than `max_active` working keys, or its scopes lie outside
+    /// the bot user's ceiling.
     fn create_key(
         &self,
         key: &NewKey,
@@ -311,6 +317,19 @@ pub(crate) fn check_cap<'a>(
         return Err(StoreError::ActiveKeyLimit { limit: max_active });
     }
     Ok(())
+}
+
+/// Whether a key's scopes lie within its bot user's ceiling (none: the whole catalogue).
+pub(crate) fn check_ceiling(ceiling: Option<&Scopes>, requested: &Scopes) -> Result<(), StoreError> {
+    match ceiling.and_then(|ceiling| requested.first_outside(ceiling)) {
+        Some(scope) => Err(StoreError::OutsideCeiling { scope: scope.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// Whether a bot user is listed for `account` (`None`: for everyone).
+pub(crate) fn listed_for(bot: &BotUser, account: Option<&Subject>) -> bool {
+    bot.deleted_at.is_none() && account.is_none_or(|account| &bot.account == account)
 }
 
 /// What a revocation request finds.

@@ -71,7 +71,14 @@ async fn issue(runner: &Runner, bot: &str, scopes: &[&str], expires_in: TimeDelt
 /// The seed's whole story, as an owner and a bot would live it.
 async fn the_whole_story(runner: &Runner, mode: Mode) {
     let owner = bearer(&runner.owner);
-    let (status, bot) = runner.send("POST", "/v1/bots", Some(&owner), Some(&json!({"name": "ci bot"}))).await;
+    let (status, bot) = runner
+        .send(
+            "POST",
+            "/v1/bots",
+            Some(&owner),
+            Some(&json!({"name": "ci bot", "scopes": ["projects:read", "projects:write"]})),
+        )
+        .await;
     assert_eq!(status, 201, "{bot}");
     let bot = bot["id"].as_str().unwrap().to_owned();
     let (key_id, key) = issue(runner, &bot, &["projects:read"], TimeDelta::days(30)).await;
@@ -162,7 +169,14 @@ async fn keys_survive_a_restart_of_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
     let runner = embedded(Mode::Http, dir.path()).await;
     let owner = bearer(&runner.owner);
-    let (_, bot) = runner.send("POST", "/v1/bots", Some(&owner), Some(&json!({"name": "ci bot"}))).await;
+    let (_, bot) = runner
+        .send(
+            "POST",
+            "/v1/bots",
+            Some(&owner),
+            Some(&json!({"name": "ci bot", "scopes": ["projects:read", "projects:write"]})),
+        )
+        .await;
     let (_, key) = issue(&runner, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
     runner.kill().await;
 
@@ -176,7 +190,14 @@ async fn a_store_failure_is_a_500_in_both_modes() {
         let table = fresh_table();
         let runner = dynamodb(mode, &table).await;
         let owner = bearer(&runner.owner);
-        let (_, bot) = runner.send("POST", "/v1/bots", Some(&owner), Some(&json!({"name": "ci bot"}))).await;
+        let (_, bot) = runner
+            .send(
+                "POST",
+                "/v1/bots",
+                Some(&owner),
+                Some(&json!({"name": "ci bot", "scopes": ["projects:read", "projects:write"]})),
+            )
+            .await;
         let (_, key) =
             issue(&runner, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
 

@@ -7,6 +7,7 @@
 //!
 //! - [`store_contract`]: every store behaviour, on DynamoDB (moto) and on the embedded store.
 //! - [`store_rotation`]: rotation and the active-key cap, on both stores.
+//! - [`store_upgrade`]: bot users as the earlier code stored them, on both stores.
 //! - [`store_dynamodb`]: races forced at the exact point, and what the DynamoDB store sends.
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
@@ -20,3 +21,4 @@ mod management_api;
 mod store_contract;
 mod store_dynamodb;
 mod store_rotation;
+mod store_upgrade;

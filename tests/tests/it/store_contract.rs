@@ -33,6 +33,8 @@ nico_keys_tests::contract!(
     verification_never_succeeds_once_revoke_has_returned,
     keys_list_whole_even_when_the_store_pages_below_the_limit,
     no_stored_value_contains_a_raw_key_or_secret,
+    keys_stay_within_their_bot_users_scopes,
+    bot_users_list_for_their_account,
 );
 
 async fn a_new_key_verifies_as_its_bot_user_with_its_scopes<S: Store>(w: World<S>) {
@@ -173,7 +175,7 @@ async fn keys_of_one_team_are_invisible_to_another<S: Store>(w: World<S>) {
         Err(StoreError::BotNotFound)
     ));
 
-    let listed = w.store.list_bots(&other, None, 10).await.unwrap();
+    let listed = w.store.list_bots(&other, None, None, 10).await.unwrap();
     assert_eq!(listed.items.iter().map(|b| b.id).collect::<Vec<_>>(), [theirs.id]);
     verify_ok(w.store.verify(raw.expose(), w.now()).await);
 }
@@ -241,7 +243,7 @@ async fn bot_users_list_in_creation_order_across_pages_without_deleted_ones<S: S
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = w.store.list_bots(&w.team, after, 2).await.unwrap();
+        let page = w.store.list_bots(&w.team, None, after, 2).await.unwrap();
         assert!(page.items.len() <= 2);
         assert!(page.items.iter().all(|b| b.deleted_at.is_none()));
         seen.extend(page.items.iter().map(|b| b.id));
@@ -443,4 +445,38 @@ async fn no_stored_value_contains_a_raw_key_or_secret<S: Store>(w: World<S>) {
         assert!(!stored.contains(secret.as_str()), "a stored value contains a raw key or secret");
     }
     assert!(stored.contains(raws[2].0.id.as_str()), "the scan really saw the keys");
+}
+
+async fn keys_stay_within_their_bot_users_scopes<S: Store>(w: World<S>) {
+    let bot = w.bot_for("alice", &["projects:read"]).await;
+    let (within, raw) = w.new_key_with(&bot, TimeDelta::days(1), &["projects:read"]);
+    w.store.create_key(&within, w.cap(), w.now()).await.unwrap();
+    verify_ok(w.store.verify(raw.expose(), w.now()).await);
+    let (wider, raw) = w.new_key_with(&bot, TimeDelta::days(1), &["projects:read", "projects:write"]);
+    let refused = w.store.create_key(&wider, w.cap(), w.now()).await;
+    assert!(
+        matches!(&refused, Err(StoreError::OutsideCeiling { scope }) if scope == "projects:write"),
+        "{refused:?}"
+    );
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::UnknownKey);
+}
+
+async fn bot_users_list_for_their_account<S: Store>(w: World<S>) {
+    let alices = w.bot_for("alice", &["projects:read"]).await;
+    w.clock.advance(TimeDelta::milliseconds(1));
+    let bobs = w.bot_for("bob", &["projects:read"]).await;
+    w.clock.advance(TimeDelta::milliseconds(1));
+    let owners = w.bot().await;
+    let ids = |page: nico_keys::store::Page<nico_keys::BotUser>| {
+        page.items.into_iter().map(|b| b.id).collect::<Vec<_>>()
+    };
+    let alice = nico_keys::Subject::parse("alice").unwrap();
+    assert_eq!(ids(w.store.list_bots(&w.team, Some(&alice), None, 10).await.unwrap()), [alices.id]);
+    assert_eq!(
+        ids(w.store.list_bots(&w.team, None, None, 10).await.unwrap()),
+        [alices.id, bobs.id, owners.id]
+    );
+    assert_eq!(ids(w.store.list_bots(&w.team, Some(&w.owner), None, 10).await.unwrap()), [owners.id]);
+    let page = w.store.list_bots(&w.team, Some(&alice), None, 1).await.unwrap();
+    assert!(!page.more, "no other bot user of alice's follows");
 }

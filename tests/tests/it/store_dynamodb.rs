@@ -162,7 +162,7 @@ async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
     store.verify(raw.expose(), w.now()).await.unwrap();
     store.get_key(&w.team, bot.id, new.key.id).await.unwrap();
     store.list_keys(&w.team, bot.id, None, 10).await.unwrap();
-    store.list_bots(&w.team, None, 10).await.unwrap();
+    store.list_bots(&w.team, None, None, 10).await.unwrap();
     store.get_bot(&w.team, bot.id).await.unwrap();
     let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
     let deadline = rotation_deadline(new.key.expires_at, w.now(), w.grace());

@@ -82,6 +82,12 @@ pub(super) struct BotItem {
     pub team_id: TeamId,
     #[serde(with = "stored_name")]
     pub name: Name,
+    /// Absent on bot users stored before accounts existed: they are their creator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Subject>,
+    /// The scope ceiling; absent on bot users stored before ceilings existed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "stored_scopes_opt")]
+    pub scopes: Option<Scopes>,
     #[serde(with = "ts_milliseconds")]
     pub created_at: DateTime<Utc>,
     pub created_by: Subject,
@@ -105,6 +111,8 @@ impl BotItem {
             bot_id: bot.id,
             team_id: bot.team_id.clone(),
             name: bot.name.clone(),
+            account: Some(bot.account.clone()),
+            scopes: bot.scopes.clone(),
             created_at: bot.created_at,
             created_by: bot.created_by.clone(),
             key_version: 0,
@@ -121,6 +129,9 @@ impl From<BotItem> for BotUser {
             id: item.bot_id,
             team_id: item.team_id,
             name: item.name,
+            // Read-time default for bot users stored before accounts existed.
+            account: item.account.unwrap_or_else(|| item.created_by.clone()),
+            scopes: item.scopes,
             created_at: item.created_at,
             created_by: item.created_by,
             deleted_at: item.deleted_at,
@@ -280,6 +291,24 @@ mod stored_scopes {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scopes, D::Error> {
         let stored: Vec<String> = serde_dynamo::string_set::deserialize(d)?;
         Scopes::from_stored(stored).map_err(|_| serde::de::Error::custom("invalid stored scopes"))
+    }
+}
+
+/// An optional scope set (absent when `None`; used with `skip_serializing_if`).
+mod stored_scopes_opt {
+    use serde::{Deserializer, Serializer};
+
+    use crate::scope::Scopes;
+
+    pub fn serialize<S: Serializer>(scopes: &Option<Scopes>, s: S) -> Result<S::Ok, S::Error> {
+        match scopes {
+            Some(scopes) => super::stored_scopes::serialize(scopes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Scopes>, D::Error> {
+        super::stored_scopes::deserialize(d).map(Some)
     }
 }
 

@@ -55,7 +55,7 @@ pub use self::table::{create_table, table_exists};
 use self::wire::{Cancelled, built, decode, encode, number, sdk, time_value, update_item};
 use super::{
     BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint, Revocable,
-    Rotation, StoreError, check_cap, revocable, rotatable,
+    Rotation, StoreError, check_cap, check_ceiling, listed_for, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
@@ -240,6 +240,7 @@ impl BotStore for DynamoStore {
     async fn list_bots(
         &self,
         team: &TeamId,
+        account: Option<&Subject>,
         after: Option<BotId>,
         limit: usize,
     ) -> Result<Page<BotUser>, StoreError> {
@@ -250,11 +251,11 @@ impl BotStore for DynamoStore {
         // until the page is full and one more live bot user proves there is a next page.
         loop {
             let (page, next) = self.query_page::<BotItem>(&pk, BOT_PREFIX, after, Some(100)).await?;
-            for item in page.into_iter().filter(|item| item.deleted_at.is_none()) {
+            for bot in page.into_iter().map(BotUser::from).filter(|bot| listed_for(bot, account)) {
                 if items.len() == limit {
                     return Ok(Page { items, more: true });
                 }
-                items.push(BotUser::from(item));
+                items.push(bot);
             }
             match next {
                 Some(sk) => after = Some(sk),
@@ -346,6 +347,7 @@ impl KeyStore for DynamoStore {
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
             let bot = self.live_bot(&key.team_id, key.bot_id).await?;
+            check_ceiling(bot.scopes.as_ref(), &key.scopes)?;
             let keys = self.all_keys(key.bot_id).await?;
             check_cap(keys.iter().map(|record| &record.key), max_active, now, None)?;
             self.race_point(RacePoint::Create).await;
