@@ -3,13 +3,32 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, RequestExt, Response};
-use nico_keys::store::{Store, StoreError};
+use nico_keys::store::{BotChange, Store, StoreError};
 use nico_keys::{BotId, BotUser, Name, Scopes, Subject};
 use serde::Deserialize;
+use serde_json::json;
 
-use crate::extract::{page_request, required, required_body};
+use crate::extract::{json_body, page_request, required, required_body};
 use crate::views::{BotView, ListView, created, empty_response, json_response};
 use crate::{Api, ApiError, Ctx};
+
+/// `PATCH /v1/bots/{bot_id}`: each field given is changed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBot {
+    name: Option<String>,
+    /// Re-assignment to another person's account.
+    account: Option<String>,
+    /// A new ceiling; narrowing it below a working key's scopes is refused.
+    scopes: Option<Vec<String>>,
+    /// With `account`: revoke every working key with the re-assignment (default: yes).
+    revoke_keys: Option<bool>,
+}
+
+/// `POST /v1/bots/{bot_id}/revoke-keys`: no fields; an empty body or `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeKeys {}
 
 /// `POST /v1/bots`.
 #[derive(Deserialize)]
@@ -72,6 +91,49 @@ impl<S: Store> Api<S> {
             return Err(ApiError::BotNotFound);
         }
         Ok(json_response(StatusCode::OK, &self.bot_view(&bot)))
+    }
+
+    /// Rename, re-scope, re-assign (owners). People leave: a re-assignment revokes the bot
+    /// user's working keys unless `revoke_keys: false` says otherwise.
+    pub(crate) async fn update_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+        let bot = self.bot_with_key_rights(ctx).await?;
+        let caller = ctx.caller.owner()?;
+        let body: UpdateBot = required_body(ctx.request)?;
+        if body.revoke_keys.is_some() && body.account.is_none() {
+            return Err(ApiError::field("revoke_keys", "goes with account"));
+        }
+        if body.name.is_none() && body.account.is_none() && body.scopes.is_none() {
+            return Err(ApiError::field("body", "must change name, account or scopes"));
+        }
+        let name = body.name.map(|name| self.name("name", Some(name))).transpose()?;
+        let account = body
+            .account
+            .map(|a| Subject::parse(&a).map_err(|e| ApiError::field("account", e)))
+            .transpose()?;
+        let scopes = body.scopes.map(|scopes| self.scopes(scopes)).transpose()?;
+        let reassigned = account.as_ref().is_some_and(|account| account != &bot.account);
+        let change =
+            BotChange { name, account, scopes, revoke_keys: reassigned && body.revoke_keys.unwrap_or(true) };
+        let (changed, revoked) = self
+            .store
+            .update_bot(&caller.team, bot.id, &change, &caller.subject, ctx.now)
+            .await
+            .map_err(ApiError::writing)?;
+        let view = json!({ "bot": self.bot_view(&changed), "revoked_keys": revoked });
+        Ok(json_response(StatusCode::OK, &view))
+    }
+
+    /// Incident response: revoke every working key of a bot user now, without deleting it.
+    pub(crate) async fn revoke_keys(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+        let bot = self.bot_with_key_rights(ctx).await?;
+        json_body::<RevokeKeys>(ctx.request)?;
+        let change = BotChange { revoke_keys: true, ..BotChange::default() };
+        let (_, revoked) = self
+            .store
+            .update_bot(&ctx.caller.team, bot.id, &change, &ctx.caller.subject, ctx.now)
+            .await
+            .map_err(ApiError::writing)?;
+        Ok(json_response(StatusCode::OK, &json!({ "revoked_keys": revoked })))
     }
 
     pub(crate) async fn delete_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {

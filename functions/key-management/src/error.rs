@@ -64,6 +64,7 @@ impl ApiError {
             e @ StoreError::BotDeleted => conflict("bot_user_deleted", e),
             e @ StoreError::ActiveKeyLimit { .. } => conflict("active_key_limit", e),
             e @ StoreError::OutsideCeiling { .. } => Self::field("scopes", e),
+            e @ StoreError::KeysOutsideScopes { .. } => conflict("keys_outside_scopes", e),
             e @ StoreError::KeyRevoked => conflict("key_revoked", e),
             e @ StoreError::KeyExpired => conflict("key_expired", e),
             e @ StoreError::KeyAlreadyRotated => conflict("key_already_rotated", e),

@@ -19,7 +19,9 @@ pub enum Operation {
     CreateBot,
     ListBots,
     GetBot,
+    UpdateBot,
     DeleteBot,
+    RevokeKeys,
     CreateKey,
     ListKeys,
     GetKey,
@@ -40,13 +42,15 @@ const fn route(method: Method, path: &'static str, operation: Operation) -> Rout
 }
 
 /// Every route the API serves. Per path, the order of its methods is the order of `Allow`.
-pub static ROUTES: [Route; 11] = [
+pub static ROUTES: [Route; 13] = [
     route(Method::GET, "/v1/me", Operation::Me),
     route(Method::GET, "/v1/catalog", Operation::Catalog),
     route(Method::GET, "/v1/bots", Operation::ListBots),
     route(Method::POST, "/v1/bots", Operation::CreateBot),
     route(Method::GET, "/v1/bots/{bot_id}", Operation::GetBot),
+    route(Method::PATCH, "/v1/bots/{bot_id}", Operation::UpdateBot),
     route(Method::DELETE, "/v1/bots/{bot_id}", Operation::DeleteBot),
+    route(Method::POST, "/v1/bots/{bot_id}/revoke-keys", Operation::RevokeKeys),
     route(Method::GET, "/v1/bots/{bot_id}/keys", Operation::ListKeys),
     route(Method::POST, "/v1/bots/{bot_id}/keys", Operation::CreateKey),
     route(Method::GET, "/v1/bots/{bot_id}/keys/{key_id}", Operation::GetKey),

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError, check_cap,
-    check_ceiling, listed_for, revocable, rotatable,
+    BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError,
+    check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
@@ -300,6 +300,46 @@ impl BotStore for EmbeddedStore {
             .collect::<Result<_, _>>()
             .map_err(sql)?;
         Ok(Page::from_overfetch(items, limit))
+    }
+
+    async fn update_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        change: &BotChange,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> Result<(BotUser, usize), StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+        let current = bot_row(&tx, team, bot)?;
+        let keys: Vec<ApiKey> = all_keys(&tx, bot)?.into_iter().map(|record| record.key).collect();
+        check_change(&current, change, &keys, now)?;
+        tx.execute(
+            "UPDATE bots SET name = COALESCE(?3, name), account = COALESCE(?4, account), \
+             scopes = COALESCE(?5, scopes) WHERE team_id = ?1 AND bot_id = ?2",
+            params![
+                team.as_str(),
+                bot.as_str(),
+                change.name.as_ref().map(Name::as_str),
+                change.account.as_ref().map(Subject::as_str),
+                change.scopes.as_ref().map(Scopes::joined),
+            ],
+        )
+        .map_err(sql)?;
+        let revoked = if change.revoke_keys {
+            tx.execute(
+                "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, purge_at = ?4 \
+                 WHERE bot_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+                params![bot.as_str(), now.timestamp_millis(), by.as_str(), self.purge_at(now)],
+            )
+            .map_err(sql)?
+        } else {
+            0
+        };
+        let changed = bot_row(&tx, team, bot)?;
+        tx.commit().map_err(sql)?;
+        Ok((changed, revoked))
     }
 
     async fn delete_bot(

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, KeyStatus, NewKey, Principal, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::token::{self, TokenError};
 
@@ -45,6 +45,10 @@ pub enum StoreError {
     ActiveKeyLimit { limit: u32 },
     #[error("scope {scope} is outside the bot user's scopes")]
     OutsideCeiling { scope: String },
+    #[error(
+        "key {key} has scopes outside the new scopes; revoke it first, or revoke the keys with the change"
+    )]
+    KeysOutsideScopes { key: KeyId },
     #[error("key has been revoked")]
     KeyRevoked,
     #[error("key has expired")]
@@ -104,6 +108,20 @@ pub trait BotStore: Send + Sync {
         after: Option<BotId>,
         limit: usize,
     ) -> impl Future<Output = Result<Page<BotUser>, StoreError>> + Send;
+
+    /// Changes a bot user in one atomic step: the fields `change` gives, and with
+    /// `change.revoke_keys` the revocation of every working key. A deleted bot user is
+    /// [`StoreError::BotDeleted`]; new `scopes` that a working key exceeds are refused
+    /// ([`StoreError::KeysOutsideScopes`]) unless the keys are revoked with the change. Returns
+    /// the bot user as changed and how many keys were revoked.
+    fn update_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        change: &BotChange,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(BotUser, usize), StoreError>> + Send;
 
     /// Marks the bot user deleted and revokes every working key it has, in one atomic step.
     /// Deleting a deleted bot user changes nothing and succeeds.
@@ -282,6 +300,18 @@ pub(crate) struct KeyRecord {
     pub bot_deleted: bool,
 }
 
+/// A change to a bot user: each field given is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotChange {
+    pub name: Option<Name>,
+    /// A new account holder (re-assignment).
+    pub account: Option<Subject>,
+    /// A new scope ceiling.
+    pub scopes: Option<Scopes>,
+    /// Revoke every working key with the change.
+    pub revoke_keys: bool,
+}
+
 /// Where a store's write can lose a race: after it read what it decides on, before it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RacePoint {
@@ -291,6 +321,8 @@ pub enum RacePoint {
     Create,
     /// A rotation has read the bot user and its keys.
     Rotate,
+    /// A change to a bot user has read it and its keys.
+    Update,
 }
 
 /// Runs at a [`RacePoint`], so a test can make another writer commit exactly there and the
@@ -325,6 +357,24 @@ pub(crate) fn check_ceiling(ceiling: Option<&Scopes>, requested: &Scopes) -> Res
         Some(scope) => Err(StoreError::OutsideCeiling { scope: scope.to_string() }),
         None => Ok(()),
     }
+}
+
+/// Whether `change` may be made to `current`, given its keys.
+pub(crate) fn check_change(
+    current: &BotUser,
+    change: &BotChange,
+    keys: &[ApiKey],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if current.deleted_at.is_some() {
+        return Err(StoreError::BotDeleted);
+    }
+    if let (Some(ceiling), false) = (&change.scopes, change.revoke_keys)
+        && let Some(key) = keys.iter().find(|key| key.is_working(now) && !key.scopes.is_within(ceiling))
+    {
+        return Err(StoreError::KeysOutsideScopes { key: key.id });
+    }
+    Ok(())
 }
 
 /// Whether a bot user is listed for `account` (`None`: for everyone).

@@ -641,3 +641,87 @@ async fn a_person_sees_their_account_id_and_anyone_signed_in_the_catalogue_and_l
     anonymous.without_claims();
     app.send(&anonymous).await.expect(401);
 }
+
+/// Alice leaves; her bot user goes to Carol. Alice loses access on the next request, and her
+/// keys stop working unless the owner keeps them.
+#[tokio::test]
+async fn a_reassigned_bot_user_moves_to_its_new_holder_and_by_default_takes_its_keys_down() {
+    let app = app().await;
+    let alice = [("sub", "alice"), ("team_id", "team-a"), ("role", "member")];
+    let carol = [("sub", "carol"), ("team_id", "team-a"), ("role", "member")];
+    let as_ = |claims: &[(&str, &str)], method: &str, path: &str, body: Option<Value>| {
+        let mut request = ApiRequest::new(method, path);
+        request.claims(claims);
+        if let Some(body) = body {
+            request.json(&body);
+        }
+        request
+    };
+    for keep_keys in [false, true] {
+        let body = json!({"name": "alice's bot", "account": "alice", "scopes": ["projects:read"]});
+        let bot = app.call("POST", "/v1/bots", Some(body)).await.body["id"].as_str().unwrap().to_owned();
+        let key_body =
+            json!({"name": "k", "expires_at": app.expiry(TimeDelta::days(1)), "scopes": ["projects:read"]});
+        let issued = app.send(&as_(&alice, "POST", &format!("/v1/bots/{bot}/keys"), Some(key_body))).await;
+        let token = issued.expect(201).body["token"].as_str().unwrap().to_owned();
+
+        let mut change = json!({"account": "carol"});
+        if keep_keys {
+            change["revoke_keys"] = json!(false);
+        }
+        let changed = app.call("PATCH", &format!("/v1/bots/{bot}"), Some(change)).await;
+        changed.expect(200);
+        assert_eq!(changed.body["bot"]["account"], "carol");
+        assert_eq!(changed.body["revoked_keys"], if keep_keys { 0 } else { 1 });
+
+        app.send(&as_(&alice, "GET", &format!("/v1/bots/{bot}/keys"), None)).await.expect(404);
+        app.send(&as_(&carol, "GET", &format!("/v1/bots/{bot}/keys"), None)).await.expect(200);
+        let verdict = app.verify(&token).await;
+        if keep_keys {
+            assert!(verdict.is_ok(), "kept: {verdict:?}");
+        } else {
+            assert!(matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked))), "{verdict:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ceiling_narrows_only_over_keys_it_still_covers_and_revoke_keys_stops_them_all() {
+    let app = app().await;
+    let bot = app.bot().await;
+    let (_, read_only) = app.key(&bot).await;
+    let wide =
+        json!({"name": "w", "expires_at": app.expiry(TimeDelta::days(1)), "scopes": ["projects:write"]});
+    let issued = app.call("POST", &format!("/v1/bots/{bot}/keys"), Some(wide)).await;
+    let (wide_id, wide_token) = (
+        issued.body["key"]["id"].as_str().unwrap().to_owned(),
+        issued.body["token"].as_str().unwrap().to_owned(),
+    );
+
+    let narrow = json!({"scopes": ["projects:read"]});
+    let refused = app.call("PATCH", &format!("/v1/bots/{bot}"), Some(narrow.clone())).await;
+    assert_eq!(refused.expect(409).error_code(), "keys_outside_scopes");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains(&wide_id));
+    app.call("POST", &format!("/v1/bots/{bot}/keys/{wide_id}/revoke"), None).await.expect(200);
+    let narrowed = app.call("PATCH", &format!("/v1/bots/{bot}"), Some(narrow)).await;
+    assert_eq!(narrowed.expect(200).body["bot"]["scopes"], json!(["projects:read"]));
+
+    for (body, field) in [
+        (json!({}), "body"),
+        (json!({"revoke_keys": false}), "revoke_keys"),
+        (json!({"scopes": ["projects:delete"]}), "scopes"),
+        (json!({"account": ""}), "account"),
+        (json!({"name": " "}), "name"),
+    ] {
+        let answer = app.call("PATCH", &format!("/v1/bots/{bot}"), Some(body.clone())).await;
+        assert_eq!((answer.status.as_u16(), answer.field()), (400, field), "{body}");
+    }
+
+    let revoked = app.call("POST", &format!("/v1/bots/{bot}/revoke-keys"), None).await;
+    assert_eq!(revoked.expect(200).body, json!({"revoked_keys": 1}));
+    for token in [&read_only, &wide_token] {
+        assert!(matches!(app.verify(token).await, Err(VerifyError::Rejected(Rejection::Revoked))));
+    }
+    assert_eq!(app.call("POST", &format!("/v1/bots/{bot}/revoke-keys"), None).await.body["revoked_keys"], 0);
+    app.call("GET", &format!("/v1/bots/{bot}"), None).await.expect(200);
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use nico_keys::model::KeyStatus;
-use nico_keys::store::{Rejection, Store, StoreError, VerifyError};
+use nico_keys::store::{BotChange, Rejection, Store, StoreError, VerifyError};
 use nico_keys::token::RawKey;
 use nico_keys::{KeyId, TeamId};
 use nico_keys_tests::contract::{rejection, verify_ok};
@@ -35,6 +35,7 @@ nico_keys_tests::contract!(
     no_stored_value_contains_a_raw_key_or_secret,
     keys_stay_within_their_bot_users_scopes,
     bot_users_list_for_their_account,
+    a_bot_user_changes_in_one_step_with_the_revocation_of_its_keys,
 );
 
 async fn a_new_key_verifies_as_its_bot_user_with_its_scopes<S: Store>(w: World<S>) {
@@ -479,4 +480,29 @@ async fn bot_users_list_for_their_account<S: Store>(w: World<S>) {
     assert_eq!(ids(w.store.list_bots(&w.team, Some(&w.owner), None, 10).await.unwrap()), [owners.id]);
     let page = w.store.list_bots(&w.team, Some(&alice), None, 1).await.unwrap();
     assert!(!page.more, "no other bot user of alice's follows");
+}
+
+async fn a_bot_user_changes_in_one_step_with_the_revocation_of_its_keys<S: Store>(w: World<S>) {
+    let bot = w.bot_for("alice", &["projects:read", "projects:write"]).await;
+    let (writer, raw) = w.new_key_with(&bot, TimeDelta::days(1), &["projects:write"]);
+    w.store.create_key(&writer, w.cap(), w.now()).await.unwrap();
+    let narrower = BotChange { scopes: Some(w.scopes(&["projects:read"])), ..BotChange::default() };
+    let refused = w.store.update_bot(&w.team, bot.id, &narrower, &w.owner, w.now()).await;
+    assert!(
+        matches!(&refused, Err(StoreError::KeysOutsideScopes { key }) if *key == writer.key.id),
+        "{refused:?}"
+    );
+    verify_ok(w.store.verify(raw.expose(), w.now()).await);
+
+    let bob = nico_keys::Subject::parse("bob").unwrap();
+    let reassign = BotChange { account: Some(bob.clone()), revoke_keys: true, ..narrower };
+    let (changed, revoked) = w.store.update_bot(&w.team, bot.id, &reassign, &w.owner, w.now()).await.unwrap();
+    assert_eq!((changed.account, changed.scopes, revoked), (bob, Some(w.scopes(&["projects:read"])), 1));
+    assert_eq!(rejection(w.store.verify(raw.expose(), w.now()).await), Rejection::Revoked);
+    assert_eq!(w.store.get_bot(&w.team, bot.id).await.unwrap().name, bot.name, "a field not given stays");
+
+    w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
+    let rename = BotChange { name: Some(nico_keys::Name::parse("x", 10).unwrap()), ..BotChange::default() };
+    let after = w.store.update_bot(&w.team, bot.id, &rename, &w.owner, w.now()).await;
+    assert!(matches!(after, Err(StoreError::BotDeleted)), "{after:?}");
 }

@@ -74,7 +74,7 @@ pub(super) fn bot_partition(bot: BotId) -> String {
 }
 
 /// A bot user.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct BotItem {
     pub pk: String,
     pub sk: String,

@@ -54,8 +54,9 @@ use self::items::{
 pub use self::table::{create_table, table_exists};
 use self::wire::{Cancelled, built, decode, encode, number, sdk, time_value, update_item};
 use super::{
-    BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint, Revocable,
-    Rotation, StoreError, check_cap, check_ceiling, listed_for, revocable, rotatable,
+    BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint,
+    Revocable, Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable,
+    rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
@@ -271,53 +272,150 @@ impl BotStore for DynamoStore {
         by: &Subject,
         now: DateTime<Utc>,
     ) -> Result<BotUser, StoreError> {
+        let (deleted, _) = self
+            .write_bot(team, bot, by, now, RacePoint::Delete, |item, _| {
+                if item.deleted_at.is_some() {
+                    return Ok(None); // deleted before, all at once: nothing left to do
+                }
+                Ok(Some(BotWrite {
+                    set: vec!["deleted_at = :now", "deleted_by = :by", "#ttl = :ttl"],
+                    values: Vec::new(),
+                    revoke: Revoke::ForDeletion,
+                }))
+            })
+            .await?;
+        Ok(deleted)
+    }
+
+    async fn update_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        change: &BotChange,
+        by: &Subject,
+        now: DateTime<Utc>,
+    ) -> Result<(BotUser, usize), StoreError> {
+        self.write_bot(team, bot, by, now, RacePoint::Update, |item, keys| {
+            let current = BotUser::from(item.clone());
+            check_change(&current, change, keys, now)?;
+            let mut set = Vec::new();
+            let mut values = Vec::new();
+            if let Some(name) = &change.name {
+                set.push("#name = :name");
+                values.push((":name", AttributeValue::S(name.as_str().to_owned())));
+            }
+            if let Some(account) = &change.account {
+                set.push("account = :account");
+                values.push((":account", AttributeValue::S(account.to_string())));
+            }
+            if let Some(scopes) = &change.scopes {
+                set.push("scopes = :scopes");
+                values.push((":scopes", AttributeValue::Ss(scopes.iter().map(|s| s.to_string()).collect())));
+            }
+            let revoke = if change.revoke_keys { Revoke::Working } else { Revoke::None };
+            Ok(Some(BotWrite { set, values, revoke }))
+        })
+        .await
+    }
+}
+
+/// Which keys a write to a bot user revokes with it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Revoke {
+    None,
+    /// Every working key.
+    Working,
+    /// Every working key, marked as revoked by the bot user's deletion.
+    ForDeletion,
+}
+
+/// One write to a bot user item, made in one transaction with the revocations it asks for.
+struct BotWrite {
+    /// `SET` clauses (`#name` and `#ttl` stand for those attributes; `:now`, `:by`, `:ttl` are
+    /// always bound), beside `ADD key_version :one`.
+    set: Vec<&'static str>,
+    values: Vec<(&'static str, AttributeValue)>,
+    revoke: Revoke,
+}
+
+impl DynamoStore {
+    /// Reads a bot user and its keys, asks `plan` what to write (`None`: nothing), and writes
+    /// it in one transaction: the bot user item, on condition that it is not deleted and that
+    /// no key was created or rotated since the read (`key_version`), with the revocation of
+    /// every working key if asked. All of it happens, or none (a lost race reads again).
+    /// Returns the bot user as it is afterwards and how many keys were revoked.
+    async fn write_bot(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        by: &Subject,
+        now: DateTime<Utc>,
+        point: RacePoint,
+        plan: impl Fn(&BotItem, &[ApiKey]) -> Result<Option<BotWrite>, StoreError>,
+    ) -> Result<(BotUser, usize), StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
             let item: BotItem =
                 self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
-            if item.deleted_at.is_some() {
-                return Ok(item.into()); // deleted before, all at once: nothing left to do
-            }
-            let working: Vec<ApiKey> = self
-                .all_keys(bot)
-                .await?
-                .into_iter()
-                .map(|record| record.key)
-                .filter(|key| key.is_working(now))
-                .collect();
+            let keys: Vec<ApiKey> = self.all_keys(bot).await?.into_iter().map(|record| record.key).collect();
+            let Some(write) = plan(&item, &keys)? else {
+                return Ok((item.into(), 0));
+            };
+            let working: Vec<&ApiKey> = match write.revoke {
+                Revoke::None => Vec::new(),
+                Revoke::Working | Revoke::ForDeletion => {
+                    keys.iter().filter(|key| key.is_working(now)).collect()
+                }
+            };
             if working.len() > MAX_WORKING_KEYS as usize {
-                return Err(StoreError::unavailable("more working keys than one deletion can revoke"));
+                return Err(StoreError::unavailable("more working keys than one transaction can revoke"));
             }
-            self.race_point(RacePoint::Delete).await;
-            // One transaction: the mark, on condition that no key was created or rotated since
-            // the keys were read, and the revocation of every working key. It all happens, or
-            // (on a lost race) none of it, and the next attempt reads again.
+            self.race_point(point).await;
             let ttl = number(self.purge_at(now));
-            let mark = Update::builder()
+            let mut set = write.set.join(", ");
+            if !set.is_empty() {
+                set = format!("SET {set} ");
+            }
+            let mut mark = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::bot(team, bot).into_item()))
-                .update_expression(
-                    "SET deleted_at = :now, deleted_by = :by, #ttl = :ttl ADD key_version :one",
-                )
+                .update_expression(format!("{set}ADD key_version :one"))
                 .condition_expression(
                     "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
                 )
-                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", time_value(now))
-                .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
-                .expression_attribute_values(":ttl", ttl.clone())
                 .expression_attribute_values(":one", number(1))
-                .expression_attribute_values(":seen", number(item.key_version))
-                .build()
-                .map_err(built)?;
-            let mut actions = vec![update_item(mark)];
+                .expression_attribute_values(":seen", number(item.key_version));
+            for clause in &write.set {
+                for (placeholder, value) in [
+                    (":now", time_value(now)),
+                    (":by", AttributeValue::S(by.to_string())),
+                    (":ttl", ttl.clone()),
+                ] {
+                    if clause.contains(placeholder) {
+                        mark = mark.expression_attribute_values(placeholder, value);
+                    }
+                }
+                for (placeholder, name) in [("#name", "name"), ("#ttl", table::TTL_ATTRIBUTE)] {
+                    if clause.contains(placeholder) {
+                        mark = mark.expression_attribute_names(placeholder, name);
+                    }
+                }
+            }
+            for (placeholder, value) in write.values {
+                mark = mark.expression_attribute_values(placeholder, value);
+            }
+            let mut actions = vec![update_item(mark.build().map_err(built)?)];
+            let revocation = match write.revoke {
+                Revoke::ForDeletion => {
+                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl"
+                }
+                _ => "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl",
+            };
             for key in &working {
                 let revoke = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(ItemKey::key(bot, key.id).into_item()))
-                    .update_expression(
-                        "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl",
-                    )
+                    .update_expression(revocation)
                     .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
                     .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
                     .expression_attribute_values(":now", time_value(now))
@@ -329,12 +427,12 @@ impl BotStore for DynamoStore {
             }
             match self.transact(actions).await? {
                 Ok(()) => {
-                    let mut deleted = BotUser::from(item);
-                    deleted.deleted_at = Some(now);
-                    return Ok(deleted);
+                    let after: BotItem =
+                        self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
+                    return Ok((after.into(), working.len()));
                 }
                 // Lost a race on the bot user or a key: read again.
-                Err(reasons) => Cancelled::retry_or_fail(&reasons, None, "delete bot user")?,
+                Err(reasons) => Cancelled::retry_or_fail(&reasons, None, "bot user change")?,
             }
         }
         Err(StoreError::Contention)
