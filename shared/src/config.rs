@@ -48,18 +48,21 @@ impl Default for Limits {
     }
 }
 
-/// Where the owner's team and role are found among the JWT claims.
+/// Where the caller's team, role and display name are found among the JWT claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimNames {
     /// `OWNER_TEAM_CLAIM` (default `team_id`).
     pub team: String,
     /// `OWNER_ROLE_CLAIM` (default `role`); the value `owner` grants writes.
     pub role: String,
+    /// `DISPLAY_NAME_CLAIM` (default `email`): what people are shown as, such as an e-mail
+    /// address; a token without it is fine.
+    pub display: String,
 }
 
 impl Default for ClaimNames {
     fn default() -> Self {
-        Self { team: "team_id".into(), role: "role".into() }
+        Self { team: "team_id".into(), role: "role".into(), display: "email".into() }
     }
 }
 
@@ -103,6 +106,7 @@ impl Config {
         let claims = ClaimNames {
             team: vars.optional("OWNER_TEAM_CLAIM").unwrap_or(ClaimNames::default().team),
             role: vars.optional("OWNER_ROLE_CLAIM").unwrap_or(ClaimNames::default().role),
+            display: vars.optional("DISPLAY_NAME_CLAIM").unwrap_or(ClaimNames::default().display),
         };
         Ok(Self { table_name: vars.required("TABLE_NAME")?, catalog, routes, limits, claims })
     }
@@ -184,6 +188,15 @@ mod tests {
         assert_eq!(config.limits.retention, Duration::ZERO);
         assert_eq!(config.limits.max_active_keys, 5);
         assert_eq!(config.claims.team, "custom:team");
+    }
+
+    #[test]
+    fn the_display_name_claim_defaults_to_email_and_is_read() {
+        assert_eq!(load(&[]).unwrap().claims.display, "email");
+        assert_eq!(load(&[("DISPLAY_NAME_CLAIM", " ")]).unwrap().claims.display, "email", "blank = default");
+        let config = load(&[("DISPLAY_NAME_CLAIM", " name ")]).unwrap();
+        assert_eq!(config.claims.display, "name");
+        assert_eq!((config.claims.team.as_str(), config.claims.role.as_str()), ("team_id", "role"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 10] = [
+const SETTINGS: [&str; 11] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -25,6 +25,7 @@ const SETTINGS: [&str; 10] = [
     "KEY_ROTATION_GRACE_SECONDS",
     "OWNER_TEAM_CLAIM",
     "OWNER_ROLE_CLAIM",
+    "DISPLAY_NAME_CLAIM",
 ];
 
 /// The Cargo binaries the two Rust functions are built from.
@@ -239,6 +240,7 @@ fn parameter_defaults_are_the_code_defaults() {
         ("KEY_ROTATION_GRACE_SECONDS", limits.rotation_grace.as_secs().to_string()),
         ("OWNER_TEAM_CLAIM", claims.team),
         ("OWNER_ROLE_CLAIM", claims.role),
+        ("DISPLAY_NAME_CLAIM", claims.display),
     ];
     for (variable, value) in expected {
         assert_eq!(env[variable], value, "{variable}");
