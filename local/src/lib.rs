@@ -149,12 +149,20 @@ impl<S: Store + Clone> Gateway<S> {
     /// The management API behind the JWT authorizer.
     async fn management(&self, request: &LocalRequest) -> LocalResponse {
         let now = self.clock.now();
-        let claims = request
-            .header("authorization")
-            .and_then(token::bearer)
-            .map(|jwt| self.sign_in.verifier.verify(jwt, now.timestamp()));
-        let Some(Ok(claims)) = claims else {
+        let Some(authorization) = request.header("authorization") else {
             return unauthorized();
+        };
+        // API Gateway takes the token alone or after `Bearer`, and says why it refused it.
+        let jwt = token::bearer(authorization).unwrap_or(authorization.trim());
+        let claims = match self.sign_in.verifier.verify(jwt, now.timestamp()) {
+            Ok(claims) => claims,
+            Err(error) => {
+                let mut response = unauthorized();
+                let challenge =
+                    format!(r#"Bearer scope="" error="invalid_token" error_description="{error}""#);
+                response.headers.push(("www-authenticate".into(), challenge));
+                return response;
+            }
         };
         let event = management_event(request, claims, now);
         let request = match lambda_http::request::from_str(&event.to_string()) {
@@ -435,6 +443,16 @@ mod sign_in_tests {
             ClaimNames { team: "not_team_id".into(), ..ClaimNames::default() },
         )
         .access_token(&owner, oidc::CLI_CLIENT_ID, "openid", NOW, 60);
+        let mut bare = list_bots(&token);
+        bare.headers = vec![("authorization".into(), token.clone())];
+        assert_eq!(gateway.handle(bare).await.status, 200, "the token alone, as API Gateway takes it");
+        let refused = gateway.handle(list_bots(&expired)).await;
+        let challenge = refused.headers.iter().find(|(name, _)| name == "www-authenticate").unwrap();
+        assert!(
+            challenge.1.contains(r#"error="invalid_token""#) && challenge.1.contains("expired"),
+            "{challenge:?}"
+        );
+
         let answer = gateway.handle(list_bots(&no_team)).await;
         let body: Value = serde_json::from_slice(&answer.body).unwrap();
         assert_eq!((answer.status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
