@@ -472,6 +472,7 @@ mod tests {
         assert_eq!(cli.serve.data_dir, PathBuf::from(".data"));
         assert_eq!(cli.serve.store, None);
         assert_eq!(cli.serve.authorizer, Mode::Http);
+        assert_eq!((cli.serve.oidc_discovery_url, cli.serve.audience), (None, vec![]), "the dev issuer");
     }
 
     #[test]
