@@ -123,11 +123,16 @@ impl Minter {
         if let Some(display) = &who.display {
             claims.insert(self.names.display.clone(), json!(display));
         }
-        let standard = json!({
-            "iss": self.issuer, "sub": who.sub, "iat": now, "auth_time": now, "exp": now + seconds,
-            "jti": random_token(16),
-        });
-        claims.extend(standard.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+        // The registered claims last: a claim name configured to one of them cannot displace it.
+        let registered = [
+            ("iss", json!(self.issuer)),
+            ("sub", json!(who.sub)),
+            ("iat", json!(now)),
+            ("auth_time", json!(now)),
+            ("exp", json!(now + seconds)),
+            ("jti", json!(random_token(16))),
+        ];
+        claims.extend(registered.into_iter().map(|(name, value)| (name.to_owned(), value)));
         claims
     }
 
