@@ -3,6 +3,8 @@
 //! * `/v1/…` is the management API. The owner's JWT is checked as API Gateway's JWT
 //!   authorizer would ([`jwt`]), then the key-management handler is called in-process with
 //!   the HTTP API payload 2.0 event API Gateway would send, claims included.
+//! * `/oidc/…` is the dev OIDC issuer whose tokens it accepts ([`oidc`]), unless the runner
+//!   checks a real identity provider's tokens instead ([`discovery`]).
 //! * `/echo/…` is an unprotected echo, the baseline for load comparisons.
 //! * Every other path is the example protected API: the authorizer handler is called with the
 //!   event API Gateway would send (HTTP API 2.0 by default, REST `TOKEN` in
@@ -20,7 +22,10 @@
 //! The gateway works on plain [`LocalRequest`]s so the HTTP server in `main.rs` stays a thin
 //! adapter and the emulation can be tested without sockets.
 
+pub mod discovery;
 pub mod jwt;
+pub mod keys;
+pub mod oidc;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,7 +41,8 @@ use nico_keys::store::Store;
 use nico_keys::{Clock, Config, token};
 use serde_json::{Map, Value, json};
 
-use crate::jwt::Jwt;
+use crate::jwt::Verifier;
+use crate::oidc::DevIssuer;
 
 /// The API id and stage the emulated REST API's method ARNs carry.
 const API_ARN: &str = "arn:aws:execute-api:local:000000000000:localapi";
@@ -91,27 +97,40 @@ impl LocalResponse {
     }
 }
 
-/// API Gateway, both functions and the echo backend.
+/// Who signs owners in: the token check API Gateway's JWT authorizer would make, and the dev
+/// issuer when the runner is its own identity provider.
+pub struct SignIn {
+    pub verifier: Verifier,
+    pub issuer: Option<DevIssuer>,
+}
+
+/// API Gateway, both functions, the dev issuer and the echo backend.
 pub struct Gateway<S> {
     api: Api<S>,
     authorizer: authorizer::Authorizer<S>,
-    jwt: Jwt,
+    sign_in: SignIn,
     mode: Mode,
     clock: Arc<dyn Clock>,
 }
 
 impl<S: Store + Clone> Gateway<S> {
-    pub fn new(store: S, config: Config, mode: Mode, jwt: Jwt, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: S, config: Config, mode: Mode, sign_in: SignIn, clock: Arc<dyn Clock>) -> Self {
         let authorizer =
             authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock));
         let api = Api::new(store, config, Arc::clone(&clock));
-        Self { api, authorizer, jwt, mode, clock }
+        Self { api, authorizer, sign_in, mode, clock }
     }
 
+    /// Answers one request. The log line holds the path, never the query or a header.
     pub async fn handle(&self, request: LocalRequest) -> LocalResponse {
         let started = Instant::now();
         let response = if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
+        } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
+            match &self.sign_in.issuer {
+                Some(issuer) => issuer.handle(&request, self.clock.now().timestamp()),
+                None => LocalResponse::message(404, "message", "Not Found"),
+            }
         } else if request.path == "/echo" || request.path.starts_with("/echo/") {
             echo(&request, Value::Null)
         } else {
@@ -130,12 +149,20 @@ impl<S: Store + Clone> Gateway<S> {
     /// The management API behind the JWT authorizer.
     async fn management(&self, request: &LocalRequest) -> LocalResponse {
         let now = self.clock.now();
-        let claims = request
-            .header("authorization")
-            .and_then(token::bearer)
-            .map(|jwt| self.jwt.verify(jwt, now.timestamp()));
-        let Some(Ok(claims)) = claims else {
+        let Some(authorization) = request.header("authorization") else {
             return unauthorized();
+        };
+        // API Gateway takes the token alone or after `Bearer`, and says why it refused it.
+        let jwt = token::bearer(authorization).unwrap_or(authorization.trim());
+        let claims = match self.sign_in.verifier.verify(jwt, now.timestamp()) {
+            Ok(claims) => claims,
+            Err(error) => {
+                let mut response = unauthorized();
+                let challenge =
+                    format!(r#"Bearer scope="" error="invalid_token" error_description="{error}""#);
+                response.headers.push(("www-authenticate".into(), challenge));
+                return response;
+            }
         };
         let event = management_event(request, claims, now);
         let request = match lambda_http::request::from_str(&event.to_string()) {
@@ -346,5 +373,106 @@ mod tests {
             assert_eq!(context["timeEpoch"], json!(received.timestamp_millis()));
             assert_eq!(context["time"], "02/Jan/2031:03:04:05 +0000");
         }
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use std::sync::Arc;
+
+    use chrono::DateTime;
+    use nico_keys::ManualClock;
+    use nico_keys::config::ClaimNames;
+    use nico_keys::store::embedded::EmbeddedStore;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::jwt::tests::{NOW, key};
+    use crate::oidc::{self, DevIssuer, Identity};
+
+    const BASE: &str = "http://127.0.0.1:3000";
+
+    fn build(dir: &std::path::Path) -> (Gateway<EmbeddedStore>, oidc::Minter) {
+        let env = |name: &str| match name {
+            "TABLE_NAME" => Some("local".to_owned()),
+            "ALLOWED_SCOPES" => Some("projects:read".to_owned()),
+            "ROUTE_SCOPES" => Some("GET /projects/*=projects:read".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_lookup(env).unwrap();
+        let now = DateTime::from_timestamp(NOW, 0).unwrap();
+        let store = EmbeddedStore::open(&dir.join("keys.sqlite3"), config.limits.retention, now).unwrap();
+        let issuer = DevIssuer::new(BASE, Arc::clone(key()), ClaimNames::default());
+        let minter = issuer.minter().clone();
+        let sign_in = SignIn { verifier: minter.verifier(oidc::client_ids()).unwrap(), issuer: Some(issuer) };
+        let gateway = Gateway::new(store, config, Mode::Http, sign_in, Arc::new(ManualClock::at(now)));
+        (gateway, minter)
+    }
+
+    fn list_bots(token: &str) -> LocalRequest {
+        LocalRequest {
+            method: "GET".into(),
+            path: "/v1/bots".into(),
+            query: String::new(),
+            headers: vec![("authorization".into(), format!("Bearer {token}"))],
+            body: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_management_api_takes_the_issuers_tokens_with_a_team_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gateway, minter) = build(dir.path());
+        let owner = Identity::default_owner();
+        let token = minter.access_token(&owner, oidc::CLI_CLIENT_ID, "openid", NOW, 60);
+        let answer = gateway.handle(list_bots(&token)).await;
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+
+        let id_token = minter.id_token(&owner, oidc::CONSOLE_CLIENT_ID, None, NOW, 60);
+        assert_eq!(gateway.handle(list_bots(&id_token)).await.status, 200, "aud = a registered client");
+
+        let elsewhere = minter.access_token(&owner, "another-client", "openid", NOW, 60);
+        assert_eq!(gateway.handle(list_bots(&elsewhere)).await.status, 401);
+        let expired = minter.access_token(&owner, oidc::CLI_CLIENT_ID, "openid", NOW - 120, 60);
+        assert_eq!(gateway.handle(list_bots(&expired)).await.status, 401);
+
+        // API Gateway lets a token without a team through; the function then refuses it.
+        let no_team = oidc::Minter::new(
+            minter.issuer().to_owned(),
+            Arc::clone(key()),
+            ClaimNames { team: "not_team_id".into(), ..ClaimNames::default() },
+        )
+        .access_token(&owner, oidc::CLI_CLIENT_ID, "openid", NOW, 60);
+        let mut bare = list_bots(&token);
+        bare.headers = vec![("authorization".into(), token.clone())];
+        assert_eq!(gateway.handle(bare).await.status, 200, "the token alone, as API Gateway takes it");
+        let refused = gateway.handle(list_bots(&expired)).await;
+        let challenge = refused.headers.iter().find(|(name, _)| name == "www-authenticate").unwrap();
+        assert!(
+            challenge.1.contains(r#"error="invalid_token""#) && challenge.1.contains("expired"),
+            "{challenge:?}"
+        );
+
+        let answer = gateway.handle(list_bots(&no_team)).await;
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!((answer.status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    }
+
+    #[tokio::test]
+    async fn the_issuer_answers_under_oidc_only_when_it_is_the_runners() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gateway, minter) = build(dir.path());
+        let mut request = list_bots("");
+        request.path = "/oidc/.well-known/openid-configuration".into();
+        request.headers.clear();
+        let answer = gateway.handle(request.clone()).await;
+        assert_eq!(answer.status, 200);
+        let discovery: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(discovery["issuer"], minter.issuer());
+
+        let other_dir = tempfile::tempdir().unwrap();
+        let (mut external, _) = build(other_dir.path());
+        external.sign_in.issuer = None;
+        assert_eq!(external.handle(request).await.status, 404);
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! nico-local [--port 3000] [--data-dir .data] [--store embedded|dynamodb] [--authorizer http|rest-token]
-//! nico-local mint-token [--sub local-owner] [--team local-team] [--role owner] [--hours 12]
+//!            [--oidc-discovery-url URL --audience CLIENT_ID,...]
+//! nico-local mint-token [--data-dir .data] [--sub local-owner] [--team local-team] [--role owner]
+//!            [--display NAME] [--hours 12]
 //! nico-local create-table
 //! ```
 //!
@@ -13,9 +15,12 @@
 //! table `TABLE_NAME` where the SDK points, created if missing. The configuration variables (see
 //! `shared/src/config.rs`) are read as in Lambda; unset ones get local defaults.
 //!
-//! The owner tokens it mints (the banner's and `mint-token`'s) put the team and role under the
-//! claim names the management API reads: `OWNER_TEAM_CLAIM` and `OWNER_ROLE_CLAIM`, by default
-//! `team_id` and `role`.
+//! Owners sign in with the dev OIDC issuer at `<base>/oidc` (`nico_local::oidc`), whose RS256
+//! key is made once per data directory; `--oidc-discovery-url` checks a real identity
+//! provider's tokens instead. The tokens it mints (the code flow's, the banner's and
+//! `mint-token`'s) put the team, role and display name under the claim names the management
+//! API reads: `OWNER_TEAM_CLAIM`, `OWNER_ROLE_CLAIM` and `DISPLAY_NAME_CLAIM`, by default
+//! `team_id`, `role` and `email`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,8 +39,9 @@ use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
 use nico_keys::store::embedded::EmbeddedStore;
 use nico_keys::{Config, SystemClock};
-use nico_local::jwt::{self, Jwt};
-use nico_local::{Gateway, LocalRequest, Mode};
+use nico_local::keys::{self, SigningKey};
+use nico_local::oidc::{self, DevIssuer, Identity, Minter};
+use nico_local::{Gateway, LocalRequest, Mode, SignIn, discovery};
 use tokio::net::TcpListener;
 
 /// Largest request body the local gateway reads (API Gateway's own limit is 10 MB; the
@@ -54,10 +60,13 @@ const LOCAL_DEFAULTS: [(&str, &str); 3] = [
 ];
 
 /// The owner token the banner prints, and `mint-token`'s defaults.
-const OWNER_SUB: &str = "local-owner";
-const OWNER_TEAM: &str = "local-team";
-const OWNER_ROLE: &str = "owner";
+const OWNER_SUB: &str = oidc::DEFAULT_SUB;
+const OWNER_TEAM: &str = oidc::DEFAULT_TEAM;
+const OWNER_ROLE: &str = oidc::DEFAULT_ROLE;
 const OWNER_HOURS: i64 = 12;
+
+/// The base URL `mint-token` signs for when no runner has used the data directory yet.
+const DEFAULT_BASE: &str = "http://127.0.0.1:3000";
 
 /// The longest (and most negative) validity `mint-token --hours` takes: about 100 years.
 const MAX_HOURS: i64 = 100 * 366 * 24;
@@ -73,7 +82,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Prints an owner token for the local runner (an HS256 JWT), alone on stdout
+    /// Prints a token of the dev issuer (RS256, the data directory's key), alone on stdout
     MintToken(MintArgs),
     /// Creates the table TABLE_NAME where the AWS SDK points (AWS_ENDPOINT_URL_DYNAMODB), if missing
     CreateTable,
@@ -85,7 +94,7 @@ struct ServeArgs {
     /// Port to listen on, on 127.0.0.1 (0: any free port)
     #[arg(long, default_value_t = 3000)]
     port: u16,
-    /// Directory of the embedded store's SQLite file, created if missing
+    /// Directory of the embedded store's SQLite file and the dev issuer's key, created if missing
     #[arg(long, default_value = ".data")]
     data_dir: PathBuf,
     /// Where keys are kept [default: dynamodb when AWS_ENDPOINT_URL_DYNAMODB is set, else embedded]
@@ -94,6 +103,14 @@ struct ServeArgs {
     /// Which API Gateway authorizer integration to emulate for the protected routes
     #[arg(long, value_enum, default_value_t = Mode::Http)]
     authorizer: Mode,
+    /// Check the tokens of this identity provider instead of running the dev issuer: its
+    /// discovery document's URL, <issuer>/.well-known/openid-configuration (read at start)
+    #[arg(long, env = "LOCAL_OIDC_DISCOVERY_URL", value_name = "URL")]
+    oidc_discovery_url: Option<String>,
+    /// Audiences accepted (aud, or client_id when there is no aud), comma-separated: your
+    /// console's and CLI's client ids [default: the dev issuer's nico-keys-console,nico-keys-cli]
+    #[arg(long, env = "LOCAL_JWT_AUDIENCE", value_name = "CLIENT_ID", value_delimiter = ',')]
+    audience: Vec<String>,
 }
 
 impl ServeArgs {
@@ -114,6 +131,9 @@ enum StoreKind {
 
 #[derive(Debug, Args)]
 struct MintArgs {
+    /// The data directory whose key signs (made there if missing), as the runner's --data-dir
+    #[arg(long, default_value = ".data")]
+    data_dir: PathBuf,
     /// The token's subject
     #[arg(long, default_value = OWNER_SUB)]
     sub: String,
@@ -123,6 +143,9 @@ struct MintArgs {
     /// The owner's role, in the claim OWNER_ROLE_CLAIM names (default role); owner may write
     #[arg(long, default_value = OWNER_ROLE)]
     role: String,
+    /// The display name, in the claim DISPLAY_NAME_CLAIM names (default email) [default: none]
+    #[arg(long)]
+    display: Option<String>,
     /// How many hours the token is valid (negative: already expired)
     #[arg(
         long,
@@ -133,21 +156,31 @@ struct MintArgs {
     hours: i64,
 }
 
+/// Signs an access token as the dev issuer of `--data-dir` would hand the CLI client: for the
+/// issuer the runner last served from that directory (the default port's if none did yet).
 fn mint_token(args: &MintArgs) -> Result<(), String> {
     let config = config_from_env().map_err(|e| e.to_string())?;
-    let claims = owner_claims(&config.claims, &args.sub, &args.team, &args.role);
-    println!("{}", Jwt::local().mint(&claims, Utc::now().timestamp(), args.hours * 3600));
+    let key = SigningKey::load_or_create(&args.data_dir)?;
+    let issuer = oidc::remembered_issuer(&args.data_dir).unwrap_or_else(|| oidc::issuer_at(DEFAULT_BASE));
+    let minter = Minter::new(issuer, Arc::new(key), config.claims);
+    let who = Identity {
+        sub: args.sub.clone(),
+        team: args.team.clone(),
+        role: args.role.clone(),
+        display: args.display.clone().filter(|d| !d.is_empty()),
+    };
+    println!("{}", mint(&minter, &who, Utc::now().timestamp(), args.hours * 3600));
     Ok(())
 }
 
-/// An owner token's claims, the team and role under the names the management API reads.
-fn owner_claims<'a>(
-    names: &'a ClaimNames,
-    sub: &'a str,
-    team: &'a str,
-    role: &'a str,
-) -> [(&'a str, &'a str); 3] {
-    [("sub", sub), (names.team.as_str(), team), (names.role.as_str(), role)]
+/// The access token `mint-token` and the banner print: the CLI client's, scope `openid`.
+fn mint(minter: &Minter, who: &Identity, now: i64, seconds: i64) -> String {
+    minter.access_token(who, oidc::CLI_CLIENT_ID, "openid", now, seconds)
+}
+
+/// The banner's owner.
+fn banner_owner() -> Identity {
+    Identity { sub: OWNER_SUB.into(), team: OWNER_TEAM.into(), role: OWNER_ROLE.into(), display: None }
 }
 
 /// Creates `TABLE_NAME` where the SDK points (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), as the SAM
@@ -222,13 +255,21 @@ async fn serve<S: Store + Clone + 'static>(
     store_description: String,
     clock: Arc<SystemClock>,
 ) -> Result<(), String> {
-    let claim_names = config.claims.clone();
-    let gateway = Arc::new(Gateway::new(store, config, options.authorizer, Jwt::local(), clock));
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    print_banner(&format!("http://{address}"), &store_description, options.authorizer, &claim_names);
+    let base = format!("http://{address}");
+    let sign_in = sign_in(&options, &base, &config.claims).await?;
+    let banner = Banner {
+        base: &base,
+        store: &store_description,
+        mode: options.authorizer,
+        sign_in: &sign_in,
+        data_dir: &options.data_dir,
+    };
+    banner.print();
+    let gateway = Arc::new(Gateway::new(store, config, options.authorizer, sign_in, clock));
 
     loop {
         let (stream, _) = tokio::select! {
@@ -284,27 +325,77 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-fn print_banner(base: &str, store: &str, mode: Mode, claim_names: &ClaimNames) {
-    let now = Utc::now();
-    let owner = Jwt::local().mint(
-        &owner_claims(claim_names, OWNER_SUB, OWNER_TEAM, OWNER_ROLE),
-        now.timestamp(),
-        OWNER_HOURS * 3600,
-    );
-    let authorizer = match mode {
-        Mode::Http => "HTTP API payload 2.0, simple responses (--authorizer rest-token for REST TOKEN)",
-        Mode::RestToken => "REST API TOKEN authorizer, IAM policies",
-    };
-    let expires = format_time(now + TimeDelta::days(30));
-    println!(
-        r#"nico-keys local: listening on {base}
+/// Who signs owners in: the dev issuer of the data directory, or `--oidc-discovery-url`'s
+/// identity provider.
+async fn sign_in(options: &ServeArgs, base: &str, names: &ClaimNames) -> Result<SignIn, String> {
+    if let Some(url) = &options.oidc_discovery_url {
+        if options.audience.is_empty() {
+            return Err("--oidc-discovery-url needs --audience (LOCAL_JWT_AUDIENCE): the client ids \
+                        the identity provider's tokens are for"
+                .into());
+        }
+        let verifier = discovery::verifier(url, options.audience.clone()).await?;
+        return Ok(SignIn { verifier, issuer: None });
+    }
+    let key = SigningKey::load_or_create(&options.data_dir)?;
+    let issuer = DevIssuer::new(base, Arc::new(key), names.clone());
+    oidc::remember_issuer(&options.data_dir, issuer.issuer())?;
+    let audiences = if options.audience.is_empty() { oidc::client_ids() } else { options.audience.clone() };
+    let verifier = issuer.minter().verifier(audiences)?;
+    Ok(SignIn { verifier, issuer: Some(issuer) })
+}
+
+/// What the runner prints at start: where everything is, an owner token and a walk-through.
+struct Banner<'a> {
+    base: &'a str,
+    store: &'a str,
+    mode: Mode,
+    sign_in: &'a SignIn,
+    data_dir: &'a std::path::Path,
+}
+
+impl Banner<'_> {
+    fn print(&self) {
+        let base = self.base;
+        let store = self.store;
+        let now = Utc::now();
+        let authorizer = match self.mode {
+            Mode::Http => "HTTP API payload 2.0, simple responses (--authorizer rest-token for REST TOKEN)",
+            Mode::RestToken => "REST API TOKEN authorizer, IAM policies",
+        };
+        let verifier = &self.sign_in.verifier;
+        let audiences = verifier.audiences().join(", ");
+        let issuer = verifier.issuer();
+        let Some(dev) = &self.sign_in.issuer else {
+            println!(
+                r#"nico-keys local: listening on {base}
   store:      {store}
   authorizer: {authorizer}
-  management: {base}/v1/...      owner JWT (HS256, issuer {issuer}, audience {audience},
-                                  dev secret "{secret}")
+  sign-in:    your identity provider {issuer} (signing keys read at start: {keys})
+  management: {base}/v1/...      owner JWTs checked as API Gateway's JWT authorizer checks them
+              (RSA, kid, iss, aud or client_id in {audiences}, exp, nbf, iat)
   protected:  {base}/projects/... behind the authorizer;  {base}/echo/... unprotected
 
-Owner token (team {OWNER_TEAM}, role {OWNER_ROLE}, valid {OWNER_HOURS} hours; more with `nico-local mint-token --help`):
+Owner token: none here. Sign in with your identity provider and export OWNER=<its access token>."#,
+                keys = verifier.key_count(),
+            );
+            return;
+        };
+        let owner = mint(dev.minter(), &banner_owner(), now.timestamp(), OWNER_HOURS * 3600);
+        let expires = format_time(now + TimeDelta::days(30));
+        println!(
+            r#"nico-keys local: listening on {base}
+  store:      {store}
+  authorizer: {authorizer}
+  sign-in:    dev OIDC issuer {issuer} (RS256, its key in {key_file})
+              discovery {issuer}/.well-known/openid-configuration
+              clients {console} (redirect {console_redirect})
+              and {cli} (redirect http://127.0.0.1:<any port>/callback)
+  management: {base}/v1/...      owner JWTs checked as API Gateway's JWT authorizer checks them
+              (RSA, kid, iss, aud or client_id in {audiences}, exp, nbf, iat)
+  protected:  {base}/projects/... behind the authorizer;  {base}/echo/... unprotected
+
+Owner token (team {OWNER_TEAM}, role {OWNER_ROLE}, valid {OWNER_HOURS} hours; others with `nico-local mint-token --help`):
 
 export OWNER={owner}
 
@@ -322,10 +413,12 @@ curl -s {base}/v1/bots/$BOT/keys -H "authorization: Bearer $OWNER" | jq '.items[
 curl -s -X POST {base}/v1/bots/$BOT/keys/$KEY_ID/revoke -H "authorization: Bearer $OWNER" | jq .status
 curl -s -w '  HTTP %{{http_code}}\n' {base}/projects/42 -H "authorization: Bearer $KEY"          # refused from now on
 "#,
-        issuer = jwt::ISSUER,
-        audience = jwt::AUDIENCE,
-        secret = jwt::DEV_SECRET,
-    );
+            key_file = self.data_dir.join(keys::KEY_FILE).display(),
+            console = oidc::CONSOLE_CLIENT_ID,
+            console_redirect = dev.console_redirect(),
+            cli = oidc::CLI_CLIENT_ID,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +472,7 @@ mod tests {
         assert_eq!(cli.serve.data_dir, PathBuf::from(".data"));
         assert_eq!(cli.serve.store, None);
         assert_eq!(cli.serve.authorizer, Mode::Http);
+        assert_eq!((cli.serve.oidc_discovery_url, cli.serve.audience), (None, vec![]), "the dev issuer");
     }
 
     #[test]
@@ -411,6 +505,21 @@ mod tests {
         assert_eq!(serve.store, Some(StoreKind::DynamoDb));
         assert_eq!(serve.authorizer, Mode::RestToken);
         assert_eq!(parse(&["--authorizer", "http"]).unwrap().serve.authorizer, Mode::Http);
+        let serve = parse(&[
+            "--oidc-discovery-url",
+            "https://idp.example/.well-known/openid-configuration",
+            "--audience",
+            "console,cli",
+            "--audience",
+            "other",
+        ])
+        .unwrap()
+        .serve;
+        assert_eq!(
+            serve.oidc_discovery_url.as_deref(),
+            Some("https://idp.example/.well-known/openid-configuration")
+        );
+        assert_eq!(serve.audience, ["console", "cli", "other"]);
     }
 
     #[test]
@@ -420,6 +529,7 @@ mod tests {
             (mint.sub.as_str(), mint.team.as_str(), mint.role.as_str(), mint.hours),
             ("local-owner", "local-team", "owner", 12)
         );
+        assert_eq!((mint.data_dir, mint.display), (PathBuf::from(".data"), None));
     }
 
     #[test]
@@ -429,29 +539,36 @@ mod tests {
             (mint.sub.as_str(), mint.team.as_str(), mint.role.as_str(), mint.hours),
             ("bob", "t", "member", 2)
         );
+        let mint = mint_args(&["--data-dir", "/tmp/d", "--display", "Bob"]);
+        assert_eq!((mint.data_dir, mint.display), (PathBuf::from("/tmp/d"), Some("Bob".to_owned())));
         assert_eq!(mint_args(&["--hours", "-1"]).hours, -1, "an expired token, for trying expiry");
     }
 
     #[test]
-    fn minted_tokens_carry_team_and_role_under_the_configured_claim_names() {
+    fn minted_tokens_carry_team_role_and_display_under_the_configured_claim_names() {
         let env = |name: &str| match name {
             "OWNER_TEAM_CLAIM" => Some("custom:team".to_owned()),
             "OWNER_ROLE_CLAIM" => Some("custom:role".to_owned()),
+            "DISPLAY_NAME_CLAIM" => Some("name".to_owned()),
             _ => None,
         };
-        let names = local_config(env).unwrap().claims;
-        let jwt = Jwt::new("secret", jwt::ISSUER, jwt::AUDIENCE);
-        let token = jwt.mint(&owner_claims(&names, "bob", "t", "member"), 1_800_000_000, 60);
-        let claims = jwt.verify(&token, 1_800_000_000).unwrap();
-        assert_eq!((claims["sub"].as_str(), claims["custom:team"].as_str()), (Some("bob"), Some("t")));
-        assert_eq!(claims["custom:role"], "member");
-        assert!(!claims.contains_key("team_id") && !claims.contains_key("role"), "{claims:?}");
-    }
-
-    #[test]
-    fn minted_tokens_use_team_id_and_role_by_default() {
-        let names = local_config(|_| None).unwrap().claims;
-        assert_eq!(owner_claims(&names, "s", "t", "r"), [("sub", "s"), ("team_id", "t"), ("role", "r")]);
+        let key = Arc::new(SigningKey::generate().unwrap());
+        let now = 1_800_000_000;
+        let who = Identity { display: Some("Bob".into()), ..banner_owner() };
+        for (names, team, role, display) in [
+            (local_config(env).unwrap().claims, "custom:team", "custom:role", "name"),
+            (local_config(|_| None).unwrap().claims, "team_id", "role", "email"),
+        ] {
+            let minter = Minter::new(oidc::issuer_at(DEFAULT_BASE), Arc::clone(&key), names);
+            let token = mint(&minter, &who, now, 60);
+            let claims = minter.verifier(oidc::client_ids()).unwrap().verify(&token, now).unwrap();
+            assert_eq!(
+                (claims["sub"].as_str(), claims[team].as_str()),
+                (Some("local-owner"), Some("local-team"))
+            );
+            assert_eq!((claims[role].as_str(), claims[display].as_str()), (Some("owner"), Some("Bob")));
+            assert_eq!(claims.len(), 12, "{claims:?}");
+        }
     }
 
     #[test]

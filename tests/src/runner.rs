@@ -1,6 +1,6 @@
 //! The local runner as a real process on a free port, and a minimal HTTP client for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -28,20 +28,60 @@ fn binary() -> PathBuf {
 pub struct Runner {
     child: Child,
     pub base: String,
-    /// The owner token it printed at start.
+    /// The owner token it printed at start (empty when it checks another issuer's tokens).
     pub owner: String,
+    data_dir: PathBuf,
+    /// The data directory made for it when `args` named none, deleted with the runner.
+    _temporary: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+/// An answer, as received.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (`Null` when empty).
+    pub fn json(&self) -> Value {
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        }
+    }
 }
 
 impl Runner {
-    /// Starts the runner with `args` (plus `--port 0`) and waits until it listens.
+    /// Starts the runner with `args` (plus `--port 0` unless they name a port, and a fresh
+    /// `--data-dir` unless they name one) and waits until it listens.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let named = |flag: &str| args.iter().position(|arg| *arg == flag).map(|i| args[i + 1]);
+        let temporary = named("--data-dir").is_none().then(|| tempfile::tempdir().unwrap());
+        let data_dir = match &temporary {
+            Some(dir) => dir.path().to_path_buf(),
+            None => PathBuf::from(named("--data-dir").unwrap()),
+        };
         let mut command = Command::new(binary());
-        command
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+        if named("--port").is_none() {
+            command.args(["--port", "0"]);
+        }
+        if temporary.is_some() {
+            command.arg("--data-dir").arg(&data_dir);
+        }
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);
         }
@@ -57,13 +97,53 @@ impl Runner {
                     owner = Some(token.trim().to_owned());
                     break;
                 }
+                if line.starts_with("Owner token: none") {
+                    owner = Some(String::new());
+                    break;
+                }
             }
         };
         tokio::time::timeout(Duration::from_secs(30), read)
             .await
             .expect("nico-local printed its banner in time");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base: base.expect("listening line"), owner: owner.expect("owner token line") }
+        Self {
+            child,
+            base: base.expect("listening line"),
+            owner: owner.expect("owner token line"),
+            data_dir,
+            _temporary: temporary,
+            env: env.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+        }
+    }
+
+    /// Its data directory (where its signing key is).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port in the base URL")
+    }
+
+    /// `nico-local mint-token --data-dir <its data dir> <args>`, with its environment: the
+    /// token printed, checked to be alone on stdout.
+    pub async fn mint_token(&self, args: &[&str]) -> String {
+        let output = Command::new(binary())
+            .arg("mint-token")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .output()
+            .await
+            .expect("mint-token runs");
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+        assert!(output.status.success(), "mint-token {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(stdout.lines().count(), 1, "the token alone on stdout: {stdout:?}");
+        assert!(stdout.ends_with('\n'));
+        stdout.trim_end().to_owned()
     }
 
     /// Stops the process as a crash would (no clean shutdown).
@@ -79,26 +159,41 @@ impl Runner {
         authorization: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
+        let mut headers = Vec::new();
+        if let Some(value) = authorization {
+            headers.push(("authorization", value));
+        }
+        let payload = match body {
+            Some(body) => {
+                headers.push(("content-type", "application/json"));
+                body.to_string().into_bytes()
+            }
+            None => Vec::new(),
+        };
+        let answer = self.request(method, path, &headers, payload).await;
+        (answer.status, answer.json())
+    }
+
+    /// One request with any headers and body (`path` may hold a query string).
+    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
         let authority = self.base.trim_start_matches("http://").to_owned();
         let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
         tokio::spawn(connection);
         let mut request = hyper::Request::builder().method(method).uri(path).header("host", authority);
-        if let Some(value) = authorization {
-            request = request.header("authorization", value);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
-        let payload = match body {
-            Some(body) => {
-                request = request.header("content-type", "application/json");
-                Bytes::from(body.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let response = sender.send_request(request.body(Full::new(payload)).unwrap()).await.unwrap();
+        let response =
+            sender.send_request(request.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
         let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        (status, json)
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Answer { status, headers, body }
     }
 }

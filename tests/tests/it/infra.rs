@@ -345,7 +345,77 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
     let jwt = &auth["Authorizers"][default];
     assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
     assert_eq!(jwt["JwtConfiguration"]["issuer"], reference("JwtIssuer"));
-    assert_eq!(jwt["JwtConfiguration"]["audience"], reference("JwtAudience"));
+
+    // The audiences: JwtAudience, plus the console's and the CLI's client ids when given, so a
+    // deploy that sets JwtAudience alone keeps working.
+    for parameter in ["ConsoleClientId", "CliClientId"] {
+        assert_eq!(template.parameter_default(parameter), "", "{parameter} is optional");
+    }
+    let audience = &jwt["JwtConfiguration"]["audience"];
+    for (console, cli, expected) in [
+        ("", "", &["api", "other"][..]),
+        ("console-id", "", &["api", "other", "console-id"]),
+        ("", "cli-id", &["api", "other", "cli-id"]),
+        ("console-id", "cli-id", &["api", "other", "console-id", "cli-id"]),
+    ] {
+        let parameters = BTreeMap::from([
+            ("JwtAudience", json!(["api", "other"])),
+            ("ConsoleClientId", json!(console)),
+            ("CliClientId", json!(cli)),
+        ]);
+        assert_eq!(evaluate(template, audience, &parameters), json!(expected), "{console:?} {cli:?}");
+    }
+}
+
+/// `value` with its intrinsic functions worked out as CloudFormation would, for the few the
+/// template's audience list uses, with `parameters` and the template's conditions.
+fn evaluate(template: &Template, value: &Value, parameters: &BTreeMap<&str, Value>) -> Value {
+    let text = |value: &Value| evaluate(template, value, parameters).as_str().expect("a string").to_owned();
+    let strings = |value: &Value| -> Vec<String> {
+        let list = evaluate(template, value, parameters);
+        list.as_array().expect("a list").iter().map(text).collect()
+    };
+    let condition = |name: &Value| {
+        let name = name.as_str().expect("a condition name");
+        evaluate(template, &template.value()["Conditions"][name], parameters) == json!(true)
+    };
+    match value {
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| evaluate(template, item, parameters)).collect())
+        }
+        Value::Object(object) if object.len() == 1 => {
+            let (function, arguments) = object.iter().next().expect("one entry");
+            let argument = |i: usize| &arguments[i];
+            match function.as_str() {
+                "Ref" => parameters[arguments.as_str().expect("a name")].clone(),
+                "Fn::Join" => json!(strings(argument(1)).join(argument(0).as_str().expect("a separator"))),
+                "Fn::Split" => {
+                    let separator = argument(0).as_str().expect("a separator");
+                    json!(text(argument(1)).split(separator).collect::<Vec<_>>())
+                }
+                "Fn::If" => {
+                    evaluate(template, argument(if condition(argument(0)) { 1 } else { 2 }), parameters)
+                }
+                "Fn::Equals" => json!(
+                    evaluate(template, argument(0), parameters)
+                        == evaluate(template, argument(1), parameters)
+                ),
+                "Fn::Not" => json!(evaluate(template, argument(0), parameters) != json!(true)),
+                "Fn::Sub" => {
+                    let mut result = arguments.as_str().expect("the one-argument form").to_owned();
+                    for (name, value) in parameters {
+                        if let Some(value) = value.as_str() {
+                            result = result.replace(&format!("${{{name}}}"), value);
+                        }
+                    }
+                    assert!(!result.contains("${"), "unresolved: {result}");
+                    json!(result)
+                }
+                other => panic!("{other} is not evaluated here"),
+            }
+        }
+        other => other.clone(),
+    }
 }
 
 #[test]

@@ -130,11 +130,7 @@ async fn the_whole_story(runner: &Runner, mode: Mode) {
         (401, json!({"message": "Unauthorized"}))
     );
 
-    let stranger = nico_local::jwt::Jwt::local().mint(
-        &[("sub", "mallory"), ("team_id", "other-team"), ("role", "owner")],
-        Utc::now().timestamp(),
-        600,
-    );
+    let stranger = runner.mint_token(&["--sub", "mallory", "--team", "other-team", "--role", "owner"]).await;
     let (status, answer) =
         runner.send("GET", &format!("/v1/bots/{bot}"), Some(&bearer(&stranger)), None).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("bot_user_not_found")));

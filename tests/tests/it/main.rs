@@ -12,12 +12,14 @@
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
+//! - [`oidc`]: signing in against the runner's dev OIDC issuer, over real HTTP.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 
 mod authorizer;
 mod infra;
 mod local_e2e;
 mod management_api;
+mod oidc;
 mod store_contract;
 mod store_dynamodb;
 mod store_rotation;
