@@ -124,7 +124,12 @@ impl<S: Store + Clone> Gateway<S> {
     /// Answers one request. The log line holds the path, never the query or a header.
     pub async fn handle(&self, request: LocalRequest) -> LocalResponse {
         let started = Instant::now();
-        let response = if request.path == "/v1" || request.path.starts_with("/v1/") {
+        // A web page can make a browser send requests here (DNS rebinding: a name of theirs
+        // that resolves to 127.0.0.1); such a request names their host, never a loopback one.
+        let response = if !request.header("host").is_some_and(is_loopback_host) {
+            let message = "nico-local answers only requests addressed to localhost, 127.0.0.1 or [::1]";
+            LocalResponse::message(421, "message", message)
+        } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
             match &self.sign_in.issuer {
@@ -240,6 +245,27 @@ impl<S: Store + Clone> Gateway<S> {
     }
 }
 
+/// Whether a `Host` value names this machine: `localhost` or a loopback address, any port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or("", |(address, _)| address),
+        None => host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a URL's host is this machine (for the DynamoDB endpoint the runner may use).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    is_loopback_host(host)
+}
+
 fn unauthorized() -> LocalResponse {
     LocalResponse::message(401, "message", "Unauthorized")
 }
@@ -351,6 +377,37 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn only_loopback_hosts_and_urls_are_this_machine() {
+        for host in [
+            "localhost",
+            "LOCALHOST:3000",
+            "127.0.0.1",
+            "127.0.0.1:3000",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:3000",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "evil.example",
+            "localhost.evil.example",
+            "10.0.0.1:3000",
+            "[::2]:3000",
+            "0.0.0.0",
+            "localhost:x",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+        assert!(is_loopback_url("http://127.0.0.1:8000"));
+        assert!(is_loopback_url("http://localhost:8000/"));
+        assert!(!is_loopback_url("https://dynamodb.us-east-1.amazonaws.com"));
+        assert!(!is_loopback_url("http://user@evil.example:80"));
+        assert!(!is_loopback_url(""));
+    }
+
     fn request() -> LocalRequest {
         LocalRequest {
             method: "GET".into(),
@@ -414,7 +471,10 @@ mod sign_in_tests {
             method: "GET".into(),
             path: "/v1/bots".into(),
             query: String::new(),
-            headers: vec![("authorization".into(), format!("Bearer {token}"))],
+            headers: vec![
+                ("host".into(), "127.0.0.1:3000".into()),
+                ("authorization".into(), format!("Bearer {token}")),
+            ],
             body: Vec::new(),
         }
     }
@@ -444,7 +504,8 @@ mod sign_in_tests {
         )
         .access_token(&owner, oidc::CLI_CLIENT_ID, "openid", NOW, 60);
         let mut bare = list_bots(&token);
-        bare.headers = vec![("authorization".into(), token.clone())];
+        bare.headers.retain(|(name, _)| name == "host");
+        bare.headers.push(("authorization".into(), token.clone()));
         assert_eq!(gateway.handle(bare).await.status, 200, "the token alone, as API Gateway takes it");
         let refused = gateway.handle(list_bots(&expired)).await;
         let challenge = refused.headers.iter().find(|(name, _)| name == "www-authenticate").unwrap();
@@ -464,7 +525,7 @@ mod sign_in_tests {
         let (gateway, minter) = build(dir.path());
         let mut request = list_bots("");
         request.path = "/oidc/.well-known/openid-configuration".into();
-        request.headers.clear();
+        request.headers.retain(|(name, _)| name == "host");
         let answer = gateway.handle(request.clone()).await;
         assert_eq!(answer.status, 200);
         let discovery: Value = serde_json::from_slice(&answer.body).unwrap();

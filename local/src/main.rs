@@ -38,7 +38,7 @@ use nico_keys::model::format_time;
 use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
 use nico_keys::store::embedded::EmbeddedStore;
-use nico_keys::{Config, SystemClock};
+use nico_keys::{Clock, Config, FileClock, SystemClock};
 use nico_local::keys::{self, SigningKey};
 use nico_local::oidc::{self, DevIssuer, Identity, Minter};
 use nico_local::{Gateway, LocalRequest, Mode, SignIn, discovery};
@@ -111,6 +111,14 @@ struct ServeArgs {
     /// console's and CLI's client ids [default: the dev issuer's nico-keys-console,nico-keys-cli]
     #[arg(long, env = "LOCAL_JWT_AUDIENCE", value_name = "CLIENT_ID", value_delimiter = ',')]
     audience: Vec<String>,
+    /// Let --store dynamodb use a table that is not on this machine (AWS itself, with your
+    /// credentials). Without it, the DynamoDB endpoint must be a loopback address
+    #[arg(long)]
+    allow_remote_dynamodb: bool,
+    /// Read the time from FILE (epoch milliseconds) at every request instead of the system
+    /// clock: for tests that move time (expiry) without sleeping
+    #[arg(long, value_name = "FILE")]
+    clock_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -227,15 +235,28 @@ async fn main() {
 async fn run(options: ServeArgs) -> Result<(), String> {
     nico_keys::telemetry::init_text();
     let config = config_from_env().map_err(|e| e.to_string())?;
-    let clock = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match &options.clock_file {
+        Some(file) => Arc::new(FileClock::new(file)),
+        None => Arc::new(SystemClock),
+    };
     let retention = config.limits.retention;
     if options.store(std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some()) == StoreKind::DynamoDb {
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+        if !options.allow_remote_dynamodb && !endpoint.as_deref().is_some_and(nico_local::is_loopback_url) {
+            return Err(format!(
+                "--store dynamodb would use {}: a table that is not on this machine, with your AWS credentials. \
+                 Point AWS_ENDPOINT_URL_DYNAMODB at a local server (http://127.0.0.1:PORT), or pass \
+                 --allow-remote-dynamodb if that is what you mean",
+                endpoint.as_deref().unwrap_or("AWS itself")
+            ));
+        }
         let client = dynamodb::client_from_env().await;
         let table = config.table_name.clone();
         if !dynamodb::table_exists(&client, &table).await.map_err(|e| format!("DynamoDB: {e}"))? {
             dynamodb::create_table(&client, &table).await.map_err(|e| format!("DynamoDB: {e}"))?;
         }
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "AWS".into());
+        let endpoint = endpoint.unwrap_or_else(|| "AWS".into());
         let store = DynamoStore::new(client, &table, retention);
         serve(store, config, options, format!("DynamoDB table {table} at {endpoint}"), clock).await
     } else {
@@ -253,7 +274,7 @@ async fn serve<S: Store + Clone + 'static>(
     config: Config,
     options: ServeArgs,
     store_description: String,
-    clock: Arc<SystemClock>,
+    clock: Arc<dyn Clock>,
 ) -> Result<(), String> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
@@ -267,6 +288,7 @@ async fn serve<S: Store + Clone + 'static>(
         mode: options.authorizer,
         sign_in: &sign_in,
         data_dir: &options.data_dir,
+        now: clock.now(),
     };
     banner.print();
     let gateway = Arc::new(Gateway::new(store, config, options.authorizer, sign_in, clock));
@@ -352,13 +374,15 @@ struct Banner<'a> {
     mode: Mode,
     sign_in: &'a SignIn,
     data_dir: &'a std::path::Path,
+    /// The runner's time (its clock's, which a test may move): the owner token is valid from it.
+    now: chrono::DateTime<Utc>,
 }
 
 impl Banner<'_> {
     fn print(&self) {
         let base = self.base;
         let store = self.store;
-        let now = Utc::now();
+        let now = self.now;
         let authorizer = match self.mode {
             Mode::Http => "HTTP API payload 2.0, simple responses (--authorizer rest-token for REST TOKEN)",
             Mode::RestToken => "REST API TOKEN authorizer, IAM policies",

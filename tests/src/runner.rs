@@ -24,6 +24,57 @@ fn binary() -> PathBuf {
     path
 }
 
+/// The time a runner started with `--clock-file` reads: the test moves it, so expiry is tested
+/// at the exact instant and never by sleeping.
+pub struct TestClock {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl TestClock {
+    /// A clock file holding the current time, to the millisecond.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("now");
+        nico_keys::FileClock::set(&path, nico_keys::model::truncate_to_millis(chrono::Utc::now())).unwrap();
+        Self { _dir: dir, path }
+    }
+
+    /// The runner's flag for this clock.
+    pub fn args(&self) -> [&str; 2] {
+        ["--clock-file", self.path.to_str().unwrap()]
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        nico_keys::Clock::now(&nico_keys::FileClock::new(&self.path))
+    }
+
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        nico_keys::FileClock::set(&self.path, self.now() + by).unwrap();
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `nico-local` with `args` to its end (for what refuses to start) and returns its exit
+/// code and standard error.
+pub async fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(binary());
+    command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("nico-local ends in time")
+        .expect("nico-local runs");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 /// A running `nico-local`; killed when dropped.
 pub struct Runner {
     child: Child,
@@ -181,7 +232,10 @@ impl Runner {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
         tokio::spawn(connection);
-        let mut request = hyper::Request::builder().method(method).uri(path).header("host", authority);
+        let mut request = hyper::Request::builder().method(method).uri(path);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            request = request.header("host", authority);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

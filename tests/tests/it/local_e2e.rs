@@ -3,11 +3,9 @@
 //! Gateway answers in the emulated mode: REST TOKEN 401 `{"message":"Unauthorized"}`, HTTP API
 //! 403 `{"message":"Forbidden"}`.
 
-use std::time::Duration;
-
 use chrono::{TimeDelta, Utc};
 use nico_keys::model::format_time;
-use nico_keys_tests::runner::Runner;
+use nico_keys_tests::runner::{Runner, TestClock};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,23 +43,35 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-async fn embedded(mode: Mode, dir: &std::path::Path) -> Runner {
+/// A runner on the embedded store, reading the time from a clock the test moves.
+async fn embedded(mode: Mode, dir: &std::path::Path) -> (Runner, TestClock) {
+    let clock = TestClock::new();
     let dir = dir.to_str().unwrap();
-    Runner::start(&["--store", "embedded", "--data-dir", dir, "--authorizer", mode.flag()], &[]).await
+    let [flag, file] = clock.args();
+    let args = ["--store", "embedded", "--data-dir", dir, "--authorizer", mode.flag(), flag, file];
+    (Runner::start(&args, &[]).await, clock)
 }
 
-async fn dynamodb(mode: Mode, table: &str) -> Runner {
+async fn dynamodb(mode: Mode, table: &str) -> (Runner, TestClock) {
     nico_keys_tests::dynamodb_endpoint();
-    Runner::start(&["--store", "dynamodb", "--authorizer", mode.flag()], &[("TABLE_NAME", table)]).await
+    let clock = TestClock::new();
+    let [flag, file] = clock.args();
+    let args = ["--store", "dynamodb", "--authorizer", mode.flag(), flag, file];
+    (Runner::start(&args, &[("TABLE_NAME", table)]).await, clock)
 }
 
 fn fresh_table() -> String {
     format!("local-{}", nico_keys::BotId::generate(Utc::now()))
 }
 
-async fn issue(runner: &Runner, bot: &str, scopes: &[&str], expires_in: TimeDelta) -> (String, String) {
+async fn issue(
+    (runner, clock): &(Runner, TestClock),
+    bot: &str,
+    scopes: &[&str],
+    expires_in: TimeDelta,
+) -> (String, String) {
     let body =
-        json!({"name": "laptop", "expires_at": format_time(Utc::now() + expires_in), "scopes": scopes});
+        json!({"name": "laptop", "expires_at": format_time(clock.now() + expires_in), "scopes": scopes});
     let (status, issued) =
         runner.send("POST", &format!("/v1/bots/{bot}/keys"), Some(&bearer(&runner.owner)), Some(&body)).await;
     assert_eq!(status, 201, "{issued}");
@@ -69,7 +79,8 @@ async fn issue(runner: &Runner, bot: &str, scopes: &[&str], expires_in: TimeDelt
 }
 
 /// The seed's whole story, as an owner and a bot would live it.
-async fn the_whole_story(runner: &Runner, mode: Mode) {
+async fn the_whole_story(local: &(Runner, TestClock), mode: Mode) {
+    let (runner, clock) = local;
     let owner = bearer(&runner.owner);
     let (status, bot) = runner
         .send(
@@ -81,7 +92,7 @@ async fn the_whole_story(runner: &Runner, mode: Mode) {
         .await;
     assert_eq!(status, 201, "{bot}");
     let bot = bot["id"].as_str().unwrap().to_owned();
-    let (key_id, key) = issue(runner, &bot, &["projects:read"], TimeDelta::days(30)).await;
+    let (key_id, key) = issue(local, &bot, &["projects:read"], TimeDelta::days(30)).await;
 
     let (status, echoed) = runner.send("GET", "/projects/42", Some(&bearer(&key)), None).await;
     assert_eq!(status, 200, "{echoed}");
@@ -109,9 +120,10 @@ async fn the_whole_story(runner: &Runner, mode: Mode) {
         "the very next call"
     );
 
-    let (_, short_lived) = issue(runner, &bot, &["projects:read"], TimeDelta::milliseconds(2500)).await;
+    let (_, short_lived) = issue(local, &bot, &["projects:read"], TimeDelta::seconds(60)).await;
+    clock.advance(TimeDelta::seconds(60) - TimeDelta::milliseconds(1));
     assert_eq!(runner.send("GET", "/projects/42", Some(&bearer(&short_lived)), None).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    clock.advance(TimeDelta::milliseconds(1));
     assert_eq!(
         runner.send("GET", "/projects/42", Some(&bearer(&short_lived)), None).await,
         mode.refusal(),
@@ -163,7 +175,8 @@ async fn the_whole_story_on_dynamodb_with_a_rest_api() {
 #[tokio::test]
 async fn keys_survive_a_restart_of_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = embedded(Mode::Http, dir.path()).await;
+    let local = embedded(Mode::Http, dir.path()).await;
+    let runner = &local.0;
     let owner = bearer(&runner.owner);
     let (_, bot) = runner
         .send(
@@ -173,10 +186,10 @@ async fn keys_survive_a_restart_of_the_embedded_store() {
             Some(&json!({"name": "ci bot", "scopes": ["projects:read", "projects:write"]})),
         )
         .await;
-    let (_, key) = issue(&runner, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
-    runner.kill().await;
+    let (_, key) = issue(&local, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
+    local.0.kill().await;
 
-    let restarted = embedded(Mode::Http, dir.path()).await;
+    let (restarted, _clock) = embedded(Mode::Http, dir.path()).await;
     assert_eq!(restarted.send("GET", "/projects/1", Some(&bearer(&key)), None).await.0, 200);
 }
 
@@ -184,7 +197,8 @@ async fn keys_survive_a_restart_of_the_embedded_store() {
 async fn a_store_failure_is_a_500_in_both_modes() {
     for mode in [Mode::Http, Mode::RestToken] {
         let table = fresh_table();
-        let runner = dynamodb(mode, &table).await;
+        let local = dynamodb(mode, &table).await;
+        let runner = &local.0;
         let owner = bearer(&runner.owner);
         let (_, bot) = runner
             .send(
@@ -195,11 +209,50 @@ async fn a_store_failure_is_a_500_in_both_modes() {
             )
             .await;
         let (_, key) =
-            issue(&runner, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
+            issue(&local, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
 
         let client = nico_keys::store::dynamodb::client_from_env().await;
         client.delete_table().table_name(&table).send().await.unwrap();
         let answer = runner.send("GET", "/projects/1", Some(&bearer(&key)), None).await;
         assert_eq!(answer, (500, json!({"message": "Internal Server Error"})), "{mode:?}");
     }
+}
+
+#[tokio::test]
+async fn the_runner_answers_only_requests_addressed_to_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, _clock) = embedded(Mode::Http, dir.path()).await;
+    let port = runner.port();
+    for host in ["evil.example", &format!("evil.example:{port}"), "10.0.0.1", "localhost.evil.example"] {
+        let answer = runner.request("GET", "/echo/1", &[("host", host)], Vec::new()).await;
+        assert_eq!(answer.status, 421, "Host: {host}");
+        let answer = runner
+            .request(
+                "GET",
+                "/v1/me",
+                &[("host", host), ("authorization", &bearer(&runner.owner))],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(answer.status, 421, "Host: {host}: the management API is refused too");
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let answer = runner.request("GET", "/echo/1", &[("host", &host)], Vec::new()).await;
+        assert_eq!(answer.status, 200, "Host: {host}");
+    }
+}
+
+#[tokio::test]
+async fn a_dynamodb_table_off_this_machine_is_refused_unless_asked_for() {
+    let aws = ("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.us-east-1.amazonaws.com");
+    let (code, stderr) =
+        nico_keys_tests::runner::run_to_end(&["--store", "dynamodb", "--port", "0"], &[aws]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-remote-dynamodb"), "{stderr}");
+    assert!(stderr.contains("dynamodb.us-east-1.amazonaws.com"), "{stderr}");
 }
