@@ -9,11 +9,13 @@
 //! - [`store_rotation`]: rotation and the active-key cap, on both stores.
 //! - [`store_dynamodb`]: races forced at the exact point, and what the DynamoDB store sends.
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
+//! - [`faults`]: DynamoDB failing under both functions (through a fault proxy), corrupt items.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 
 mod authorizer;
+mod faults;
 mod infra;
 mod local_e2e;
 mod management_api;
