@@ -312,13 +312,12 @@ impl Scene {
             Op::Rotate => ApiRequest::new("POST", &format!("/v1/bots/{bot}/keys/{key}/rotate")),
             Op::DeleteBot => ApiRequest::new("DELETE", &format!("/v1/bots/{bot}")),
         };
-        match op {
-            Op::CreateBot => drop(request.json(&json!({"name": "fault bot"}))),
-            Op::CreateKey => {
-                let expires_at = (self.world.now() + chrono::TimeDelta::days(1)).to_rfc3339();
-                request.json(&json!({"name": "k", "expires_at": expires_at, "scopes": ["projects:read"]}));
-            }
-            _ => {}
+        if op == Op::CreateBot {
+            request.json(&json!({"name": "fault bot"}));
+        }
+        if op == Op::CreateKey {
+            let expires_at = (self.world.now() + chrono::TimeDelta::days(1)).to_rfc3339();
+            request.json(&json!({"name": "k", "expires_at": expires_at, "scopes": ["projects:read"]}));
         }
         request
     }
