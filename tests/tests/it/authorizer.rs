@@ -1,23 +1,21 @@
 //! The authorizer, driven with the AWS documentation's example events of each shape (REST
-//! `TOKEN`, REST `REQUEST`, HTTP API 2.0) carrying real keys, against DynamoDB on moto.
+//! `TOKEN`, REST `REQUEST`, HTTP API 2.0) carrying real keys, against DynamoDB on moto. How it
+//! fails closed when DynamoDB fails: `faults.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use authorizer::{Authorizer, AuthorizerError, AuthorizerResponse};
+use authorizer::{Authorizer, AuthorizerError};
 use chrono::TimeDelta;
 use lambda_runtime::Diagnostic;
 use nico_keys::Clock;
 use nico_keys::routes::RouteRules;
 use nico_keys::store::KeyStore;
 use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
-use nico_keys_tests::apigw::{self, SHAPES, Shape, bearer, delivered, event};
+use nico_keys_tests::apigw::{self, Outcome, SHAPES, Shape, bearer, delivered, event, policy_allows};
 use nico_keys_tests::counting::Counting;
 use nico_keys_tests::logs::CapturedLogs;
 use nico_keys_tests::world::World;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROUTES: &str = "GET /projects/*=projects:read, POST /projects/*=projects:write, \
                       DELETE /projects/*=projects:write, GET /billing=billing:read, GET /health=*";
@@ -43,86 +41,6 @@ impl Setup {
     async fn call(&self, shape: Shape, authorization: Option<&str>, method: &str, path: &str) -> Outcome {
         Outcome::of(self.authorizer.handle(delivered(&event(shape, authorization, method, path))).await)
     }
-}
-
-/// What API Gateway makes of an authorizer's answer: a REST policy, an HTTP API simple
-/// response either way, the REST error `Unauthorized` (401), or any other error (500).
-#[derive(Debug)]
-enum Outcome {
-    /// REST: a policy (with context); whether it covers the route is API Gateway's business.
-    Policy(Value),
-    /// HTTP API: `isAuthorized: true` and the context.
-    Authorized(Value),
-    /// HTTP API: `isAuthorized: false`.
-    NotAuthorized(Value),
-    /// REST: the error `Unauthorized` (401).
-    Unauthorized,
-    /// Any other error (500).
-    Failed,
-}
-
-impl Outcome {
-    fn of(result: Result<AuthorizerResponse, AuthorizerError>) -> Self {
-        match result {
-            Ok(response) => {
-                let json = serde_json::to_value(&response).unwrap();
-                match &response {
-                    AuthorizerResponse::Policy(_) => Self::Policy(json),
-                    AuthorizerResponse::Allowed(_) => Self::Authorized(json),
-                    AuthorizerResponse::Refused(_) => Self::NotAuthorized(json),
-                }
-            }
-            Err(error) => {
-                let diagnostic = Diagnostic::from(error);
-                if diagnostic.error_message == "Unauthorized" { Self::Unauthorized } else { Self::Failed }
-            }
-        }
-    }
-
-    /// Whether the client is let through to the backend for the route asked.
-    fn lets_through(&self, method: &str, path: &str) -> bool {
-        match self {
-            Self::Policy(policy) => policy_allows(policy, &apigw::method_arn(method, path)),
-            Self::Authorized(_) => true,
-            _ => false,
-        }
-    }
-
-    /// A refusal in the form of its shape: REST `Unauthorized`, HTTP `isAuthorized: false`.
-    fn is_refusal(&self, shape: Shape) -> bool {
-        match self {
-            Self::Unauthorized => shape.is_rest(),
-            Self::NotAuthorized(json) => {
-                !shape.is_rest() && json == &json!({"isAuthorized": false, "context": {}})
-            }
-            _ => false,
-        }
-    }
-}
-
-/// IAM's evaluation of an authorizer policy for one method ARN, written independently of the
-/// crate: a resource pattern with `*` (any run, `/` included) and `?` (one character).
-fn policy_allows(policy: &Value, arn: &str) -> bool {
-    let matches = |pattern: &str| {
-        let mut re = String::from("^");
-        for c in pattern.chars() {
-            match c {
-                '*' => re.push_str(".*"),
-                '?' => re.push('.'),
-                c => re.push_str(&regex::escape(&c.to_string())),
-            }
-        }
-        re.push('$');
-        regex::Regex::new(&re).unwrap().is_match(arn)
-    };
-    let statements = policy["policyDocument"]["Statement"].as_array().unwrap();
-    let hits = |effect: &str| {
-        statements
-            .iter()
-            .filter(|s| s["Effect"] == effect)
-            .any(|s| s["Resource"].as_array().unwrap().iter().any(|r| matches(r.as_str().unwrap())))
-    };
-    hits("Allow") && !hits("Deny")
 }
 
 fn resources(policy: &Value) -> Vec<String> {
@@ -395,104 +313,6 @@ async fn authorizer_against(endpoint: &str) -> (Authorizer<DynamoStore>, nico_ke
     let store = DynamoStore::new(dynamodb::Client::from_conf(config), "keys", world.limits.retention);
     let rules = RouteRules::parse(ROUTES, &world.catalog).unwrap();
     (Authorizer::new(store, rules, Arc::new(world.clock.clone())), raw)
-}
-
-/// Asks the authorizer, once per event shape, to check a key against `endpoint`; each answer
-/// must be an error (500), within the budget. Where the fake server counts what it got
-/// (`served`), each check must have made exactly the budget's attempts: no fewer (a retry
-/// lost) and no more (a retry loop unbounded).
-async fn assert_fails_closed_in_time(endpoint: &str, what: &str, served: Option<&AtomicUsize>) {
-    let (authorizer, raw) = authorizer_against(endpoint).await;
-    for shape in SHAPES {
-        let before = served.map(|count| count.load(Ordering::SeqCst));
-        let started = Instant::now();
-        let outcome = Outcome::of(
-            authorizer
-                .handle(delivered(&event(shape, Some(&bearer(raw.expose())), "GET", "/projects/1")))
-                .await,
-        );
-        let took = started.elapsed();
-        assert!(matches!(outcome, Outcome::Failed), "{what}, {shape:?}: {outcome:?}");
-        // The SDK enforces the budget; the slack only absorbs a busy test machine's scheduling.
-        let limit = CallBudget::AUTHORIZER.total + Duration::from_secs(1);
-        assert!(took <= limit, "{what}, {shape:?}: answered after {took:?}, budget {limit:?}");
-        if let (Some(served), Some(before)) = (served, before) {
-            let attempts = served.load(Ordering::SeqCst) - before;
-            assert_eq!(attempts, CallBudget::AUTHORIZER.max_attempts as usize, "{what}, {shape:?}: attempts");
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_closed_port_fails_closed() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    assert_fails_closed_in_time(&format!("http://{address}"), "closed port", None).await;
-}
-
-#[tokio::test]
-async fn a_server_that_never_answers_fails_closed_within_the_budget() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            held.push(socket);
-        }
-    });
-    assert_fails_closed_in_time(&format!("http://{address}"), "silent server", Some(&accepted)).await;
-}
-
-#[tokio::test]
-async fn a_throttling_server_fails_closed_within_the_budget() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let answered = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&answered);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while let Ok(n) = socket.read(&mut buffer).await {
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    if complete_request(&request) {
-                        break;
-                    }
-                }
-                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                let response = format!(
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\n\
-                     x-amzn-RequestId: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                counter.fetch_add(1, Ordering::SeqCst);
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    assert_fails_closed_in_time(&format!("http://{address}"), "throttling server", Some(&answered)).await;
-}
-
-fn complete_request(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
-    let length = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    body.len() >= length
 }
 
 #[tokio::test]

@@ -10,12 +10,14 @@
 //! - [`store_upgrade`]: bot users as the earlier code stored them, on both stores.
 //! - [`store_dynamodb`]: races forced at the exact point, and what the DynamoDB store sends.
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
+//! - [`faults`]: DynamoDB failing under both functions (through a fault proxy), corrupt items.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
 //! - [`oidc`]: signing in against the runner's dev OIDC issuer, over real HTTP.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 
 mod authorizer;
+mod faults;
 mod infra;
 mod local_e2e;
 mod management_api;
