@@ -38,6 +38,7 @@ mod wire;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -221,15 +222,25 @@ impl BotStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(encode(BotItem::new(bot))?))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match put {
             Ok(_) => Ok(()),
-            // The id is taken: as unlikely as two racing writers, and answered the same way.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Contention)
-            }
-            Err(e) => Err(sdk(e)),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    // The SDK retried a put whose answer was lost, and the first attempt had
+                    // stored it: the item is this very bot user, so it is created. Any other
+                    // item under a fresh id is as unlikely as two racing writers, and answered
+                    // the same way.
+                    let existing = failed.item().cloned().map(decode::<BotItem>).transpose()?;
+                    match existing.map(BotUser::from) {
+                        Some(stored) if stored == *bot => Ok(()),
+                        _ => Err(StoreError::Contention),
+                    }
+                }
+                other => Err(sdk(other)),
+            },
         }
     }
 
