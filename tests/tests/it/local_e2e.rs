@@ -256,3 +256,56 @@ async fn a_dynamodb_table_off_this_machine_is_refused_unless_asked_for() {
     assert!(stderr.contains("--allow-remote-dynamodb"), "{stderr}");
     assert!(stderr.contains("dynamodb.us-east-1.amazonaws.com"), "{stderr}");
 }
+
+/// The product page's story: an owner makes a bot user for Alice; Alice, a member, manages its
+/// keys on her own; Bob, another member, sees nothing of it; the owner sees everything.
+#[tokio::test]
+async fn an_owner_makes_a_bot_user_for_alice_who_manages_its_keys_while_bob_sees_nothing() {
+    let runner = Runner::start(&["--store", "embedded"], &[]).await;
+    let owner = bearer(&runner.owner);
+    let alice =
+        bearer(&runner.mint_token(&["--sub", "alice", "--team", "local-team", "--role", "member"]).await);
+    let bob = bearer(&runner.mint_token(&["--sub", "bob", "--team", "local-team", "--role", "member"]).await);
+
+    let (status, me) = runner.send("GET", "/v1/me", Some(&alice), None).await;
+    assert_eq!(
+        (status, me["sub"].as_str()),
+        (200, Some("alice")),
+        "Alice reads the account id she hands over"
+    );
+    let body = json!({"name": "Alice's CLI", "account": "alice", "scopes": ["projects:read"]});
+    let (status, bot) = runner.send("POST", "/v1/bots", Some(&owner), Some(&body)).await;
+    assert_eq!(status, 201, "{bot}");
+    let bot = bot["id"].as_str().unwrap().to_owned();
+
+    let expires_at = format_time(Utc::now() + TimeDelta::days(30));
+    let keys = format!("/v1/bots/{bot}/keys");
+    let wider = json!({"name": "too wide", "expires_at": expires_at, "scopes": ["projects:write"]});
+    let (status, refused) = runner.send("POST", &keys, Some(&alice), Some(&wider)).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (400, Some("scopes")), "{refused}");
+    let body = json!({"name": "Claude Code skill", "expires_at": expires_at, "scopes": ["projects:read"]});
+    let (status, issued) = runner.send("POST", &keys, Some(&alice), Some(&body)).await;
+    assert_eq!(status, 201, "{issued}");
+    let (key_id, key) =
+        (issued["key"]["id"].as_str().unwrap().to_owned(), issued["token"].as_str().unwrap().to_owned());
+    assert_eq!(runner.send("GET", "/projects/42", Some(&bearer(&key)), None).await.0, 200);
+
+    let (status, listed) = runner.send("GET", &keys, Some(&alice), None).await;
+    assert_eq!((status, listed["items"][0]["name"].as_str()), (200, Some("Claude Code skill")));
+    for path in [format!("/v1/bots/{bot}"), keys.clone(), format!("{keys}/{key_id}")] {
+        assert_eq!(runner.send("GET", &path, Some(&bob), None).await.0, 404, "Bob: {path}");
+        assert_eq!(runner.send("GET", &path, Some(&owner), None).await.0, 200, "the owner: {path}");
+    }
+    assert_eq!(runner.send("POST", &format!("{keys}/{key_id}/revoke"), Some(&bob), None).await.0, 404);
+    let (_, bobs) = runner.send("GET", "/v1/bots", Some(&bob), None).await;
+    assert_eq!(bobs["items"], json!([]));
+    let (_, alices) = runner.send("GET", "/v1/bots", Some(&alice), None).await;
+    assert_eq!(alices["items"][0]["id"], bot.as_str());
+
+    let (status, revoked) = runner.send("POST", &format!("{keys}/{key_id}/revoke"), Some(&alice), None).await;
+    assert_eq!(
+        (status, revoked["status"].as_str(), revoked["revoked_by"].as_str()),
+        (200, Some("revoked"), Some("alice"))
+    );
+    assert_eq!(runner.send("GET", "/projects/42", Some(&bearer(&key)), None).await, Mode::Http.refusal());
+}
