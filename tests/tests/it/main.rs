@@ -11,6 +11,7 @@
 //! - [`store_dynamodb`]: races forced at the exact point, and what the DynamoDB store sends.
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
 //! - [`faults`]: DynamoDB failing under both functions (through a fault proxy), corrupt items.
+//! - [`people`]: people and rights over the management API: accounts, ceilings, the rights matrix.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
 //! - [`oidc`]: signing in against the runner's dev OIDC issuer, over real HTTP.
@@ -22,6 +23,7 @@ mod infra;
 mod local_e2e;
 mod management_api;
 mod oidc;
+mod people;
 mod store_contract;
 mod store_dynamodb;
 mod store_rotation;

@@ -4,6 +4,7 @@
 //! * [`table`]: the table's definition (the SAM template is checked against it);
 //! * [`items`]: each item's attributes, declared once as a struct;
 //! * `wire`: items to attribute maps and back, cancellation reasons, SDK errors;
+//! * `bot_writes`: a bot user's changes made with the revocation of its keys, one transaction;
 //! * this module: the store, which only reads and writes; what a read means is decided in
 //!   [`crate::store`], the same way for both stores.
 //!
@@ -31,6 +32,7 @@
 //!   users as long after deletion. DynamoDB deletes lazily, so reads never rely on it: status
 //!   is always derived from `expires_at` and `revoked_at`.
 
+mod bot_writes;
 pub mod client;
 pub mod items;
 pub mod table;
@@ -47,6 +49,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
+use self::bot_writes::{BotWrite, Revoke};
 pub use self::client::{CallBudget, client_from_env, lambda_client};
 use self::items::{
     BOT_PREFIX, BotItem, CredentialItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, credential_projection,
@@ -55,9 +58,8 @@ use self::items::{
 pub use self::table::{create_table, table_exists};
 use self::wire::{Cancelled, built, decode, encode, number, sdk, time_value, update_item};
 use super::{
-    BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, MAX_WORKING_KEYS, Page, RaceHook, RacePoint,
-    Revocable, Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable,
-    rotatable,
+    BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, RaceHook, RacePoint, Revocable,
+    Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
@@ -327,126 +329,6 @@ impl BotStore for DynamoStore {
             Ok(Some(BotWrite { set, values, revoke }))
         })
         .await
-    }
-}
-
-/// Which keys a write to a bot user revokes with it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Revoke {
-    None,
-    /// Every working key.
-    Working,
-    /// Every working key, marked as revoked by the bot user's deletion.
-    ForDeletion,
-}
-
-/// One write to a bot user item, made in one transaction with the revocations it asks for.
-struct BotWrite {
-    /// `SET` clauses (`#name` and `#ttl` stand for those attributes; `:now`, `:by`, `:ttl` are
-    /// always bound), beside `ADD key_version :one`.
-    set: Vec<&'static str>,
-    values: Vec<(&'static str, AttributeValue)>,
-    revoke: Revoke,
-}
-
-impl DynamoStore {
-    /// Reads a bot user and its keys, asks `plan` what to write (`None`: nothing), and writes
-    /// it in one transaction: the bot user item, on condition that it is not deleted and that
-    /// no key was created or rotated since the read (`key_version`), with the revocation of
-    /// every working key if asked. All of it happens, or none (a lost race reads again).
-    /// Returns the bot user as it is afterwards and how many keys were revoked.
-    async fn write_bot(
-        &self,
-        team: &TeamId,
-        bot: BotId,
-        by: &Subject,
-        now: DateTime<Utc>,
-        point: RacePoint,
-        plan: impl Fn(&BotItem, &[ApiKey]) -> Result<Option<BotWrite>, StoreError>,
-    ) -> Result<(BotUser, usize), StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            backoff(attempt).await;
-            let item: BotItem =
-                self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
-            let keys: Vec<ApiKey> = self.all_keys(bot).await?.into_iter().map(|record| record.key).collect();
-            let Some(write) = plan(&item, &keys)? else {
-                return Ok((item.into(), 0));
-            };
-            let working: Vec<&ApiKey> = match write.revoke {
-                Revoke::None => Vec::new(),
-                Revoke::Working | Revoke::ForDeletion => {
-                    keys.iter().filter(|key| key.is_working(now)).collect()
-                }
-            };
-            if working.len() > MAX_WORKING_KEYS as usize {
-                return Err(StoreError::unavailable("more working keys than one transaction can revoke"));
-            }
-            self.race_point(point).await;
-            let ttl = number(self.purge_at(now));
-            let mut set = write.set.join(", ");
-            if !set.is_empty() {
-                set = format!("SET {set} ");
-            }
-            let mut mark = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(ItemKey::bot(team, bot).into_item()))
-                .update_expression(format!("{set}ADD key_version :one"))
-                .condition_expression(
-                    "attribute_exists(pk) AND attribute_not_exists(deleted_at) AND key_version = :seen",
-                )
-                .expression_attribute_values(":one", number(1))
-                .expression_attribute_values(":seen", number(item.key_version));
-            for clause in &write.set {
-                for (placeholder, value) in [
-                    (":now", time_value(now)),
-                    (":by", AttributeValue::S(by.to_string())),
-                    (":ttl", ttl.clone()),
-                ] {
-                    if clause.contains(placeholder) {
-                        mark = mark.expression_attribute_values(placeholder, value);
-                    }
-                }
-                for (placeholder, name) in [("#name", "name"), ("#ttl", table::TTL_ATTRIBUTE)] {
-                    if clause.contains(placeholder) {
-                        mark = mark.expression_attribute_names(placeholder, name);
-                    }
-                }
-            }
-            for (placeholder, value) in write.values {
-                mark = mark.expression_attribute_values(placeholder, value);
-            }
-            let mut actions = vec![update_item(mark.build().map_err(built)?)];
-            let revocation = match write.revoke {
-                Revoke::ForDeletion => {
-                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl"
-                }
-                _ => "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl",
-            };
-            for key in &working {
-                let revoke = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(ItemKey::key(bot, key.id).into_item()))
-                    .update_expression(revocation)
-                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
-                    .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-                    .expression_attribute_values(":now", time_value(now))
-                    .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
-                    .expression_attribute_values(":ttl", ttl.clone())
-                    .build()
-                    .map_err(built)?;
-                actions.push(update_item(revoke));
-            }
-            match self.transact(actions).await? {
-                Ok(()) => {
-                    let after: BotItem =
-                        self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
-                    return Ok((after.into(), working.len()));
-                }
-                // Lost a race on the bot user or a key: read again.
-                Err(reasons) => Cancelled::retry_or_fail(&reasons, None, "bot user change")?,
-            }
-        }
-        Err(StoreError::Contention)
     }
 }
 
