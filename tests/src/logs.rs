@@ -1,13 +1,20 @@
-//! Captures what a test logs, to check what reaches the log and what never may.
+//! Captures what one test logs, to check what reaches the log; every line also goes to the
+//! whole run's capture ([`crate::leaks`]), which checks what never may.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Log output collected in memory.
-#[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+/// Log output collected in memory (and passed on to the whole run's capture).
+#[derive(Clone)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>, crate::leaks::Sink);
+
+impl Default for CapturedLogs {
+    fn default() -> Self {
+        Self(Arc::default(), crate::leaks::install())
+    }
+}
 
 impl CapturedLogs {
     /// Starts capturing this thread's logs until the guard is dropped, with the functions' own
@@ -33,6 +40,7 @@ impl CapturedLogs {
 impl Write for CapturedLogs {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
+        self.1.write_all(bytes)?;
         Ok(bytes.len())
     }
 

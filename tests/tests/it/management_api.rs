@@ -68,6 +68,7 @@ impl App {
         let headers = response.headers().clone();
         let text = String::from_utf8(response.body().to_vec()).unwrap();
         let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        nico_keys_tests::leaks::record_tokens_in(&body);
         assert_documented(request, status);
         Answer { status, headers, body, text }
     }
