@@ -17,6 +17,13 @@
 //! | valid key, route outside scopes   | 403 `{"Message":"User is not authorized to access this resource"}` | 403 `{"message":"Forbidden"}` |
 //! | authorizer error                  | 500 `{"message":"Internal Server Error"}`      | 500 `{"message":"Internal Server Error"}` |
 //!
+//! Before routing, a path a backend could read as another path (`..`, `%2F`, `\`, `//`, …;
+//! `nico_keys::routes::path_refusal`) is refused on every route with the deny answer of the
+//! emulated mode: HTTP API 403 `{"message":"Forbidden"}`, REST 403 `{"Message":"User is not
+//! authorized to access this resource with an explicit deny"}` (what the authorizer's answers
+//! lead to on the protected routes; the runner gives it on `/v1/` and `/echo/` too, since it
+//! routes on the raw path).
+//!
 //! The gateway works on plain [`LocalRequest`]s so the HTTP server in `main.rs` stays a thin
 //! adapter and the emulation can be tested without sockets.
 
@@ -41,6 +48,8 @@ use crate::jwt::Jwt;
 /// The API id and stage the emulated REST API's method ARNs carry.
 const API_ARN: &str = "arn:aws:execute-api:local:000000000000:localapi";
 const REST_STAGE: &str = "local";
+/// A REST API's answer when a policy denies the method explicitly.
+const EXPLICIT_DENY: &str = "User is not authorized to access this resource with an explicit deny";
 
 /// Which authorizer integration to emulate for the protected routes (`--authorizer http` or
 /// `--authorizer rest-token`).
@@ -110,7 +119,9 @@ impl<S: Store + Clone> Gateway<S> {
 
     pub async fn handle(&self, request: LocalRequest) -> LocalResponse {
         let started = Instant::now();
-        let response = if request.path == "/v1" || request.path.starts_with("/v1/") {
+        let response = if nico_keys::routes::path_refusal(&request.path).is_some() {
+            self.denied()
+        } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == "/echo" || request.path.starts_with("/echo/") {
             echo(&request, Value::Null)
@@ -125,6 +136,14 @@ impl<S: Store + Clone> Gateway<S> {
             "request"
         );
         response
+    }
+
+    /// API Gateway's answer when the authorizer denies the route.
+    fn denied(&self) -> LocalResponse {
+        match self.mode {
+            Mode::Http => LocalResponse::message(403, "message", "Forbidden"),
+            Mode::RestToken => LocalResponse::message(403, "Message", EXPLICIT_DENY),
+        }
     }
 
     /// The management API behind the JWT authorizer.
@@ -191,9 +210,7 @@ impl<S: Store + Clone> Gateway<S> {
                             })
                         };
                         if hits(IamPolicyEffect::Deny) {
-                            let message =
-                                "User is not authorized to access this resource with an explicit deny";
-                            LocalResponse::message(403, "Message", message)
+                            LocalResponse::message(403, "Message", EXPLICIT_DENY)
                         } else if hits(IamPolicyEffect::Allow) {
                             echo(request, json!(policy.context))
                         } else {

@@ -32,6 +32,18 @@ impl Mode {
         }
     }
 
+    /// API Gateway's answer when the authorizer's answer denies the route: for REST, the
+    /// policy's explicit Deny.
+    fn denied(self) -> (u16, Value) {
+        match self {
+            Self::Http => (403, json!({"message": "Forbidden"})),
+            Self::RestToken => (
+                403,
+                json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
+            ),
+        }
+    }
+
     /// API Gateway's answer to a valid key outside its scopes.
     fn out_of_scope(self) -> (u16, Value) {
         match self {
@@ -184,5 +196,79 @@ async fn a_store_failure_is_a_500_in_both_modes() {
         client.delete_table().table_name(&table).send().await.unwrap();
         let answer = runner.send("GET", "/projects/1", Some(&bearer(&key)), None).await;
         assert_eq!(answer, (500, json!({"message": "Internal Server Error"})), "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_path_a_backend_could_read_as_another_is_denied_on_every_route_in_both_modes() {
+    for mode in [Mode::Http, Mode::RestToken] {
+        let dir = tempfile::tempdir().unwrap();
+        let runner = embedded(mode, dir.path()).await;
+        let owner = bearer(&runner.owner);
+        let (_, bot) = runner.send("POST", "/v1/bots", Some(&owner), Some(&json!({"name": "ci bot"}))).await;
+        let (_, key) =
+            issue(&runner, bot["id"].as_str().unwrap(), &["projects:read"], TimeDelta::days(1)).await;
+        let key = bearer(&key);
+        let with_key = [("authorization", key.as_str())];
+        assert_eq!(runner.send_raw("GET", "/projects/1", &with_key).await.0, 200, "{mode:?}");
+
+        for path in [
+            "/projects/../billing",
+            "/projects/%2e%2e/billing",
+            "/projects/%2E%2E/billing",
+            "/projects/..%2Fbilling",
+            "/projects/..%5cbilling",
+            "/projects/..;/billing",
+            "/projects/%252e%252e/billing",
+            "/projects//billing",
+            "/projects/",
+            "/projects/1/.",
+            "/echo/../projects/1",
+            "/v1/../projects/1",
+            "/v1/bots/%2e%2e/bots",
+        ] {
+            assert_eq!(runner.send_raw("GET", path, &with_key).await, mode.denied(), "{mode:?} {path}");
+            assert_eq!(runner.send_raw("GET", path, &[]).await, mode.denied(), "{mode:?} {path}, no key");
+        }
+        // A backslash does not even get through the HTTP parser; if it ever does, it is denied.
+        let (status, _) = runner.send_raw("GET", "/projects/..\\billing", &with_key).await;
+        assert!(status == 400 || status == 403, "{mode:?}: backslash answered {status}");
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_denies_a_backslash_path_before_routing_in_both_modes() {
+    let world = nico_keys_tests::world::World::embedded();
+    let config = nico_keys::Config {
+        table_name: "unused".into(),
+        catalog: world.catalog.clone(),
+        routes: nico_keys::routes::RouteRules::parse("GET /projects/*=projects:read", &world.catalog)
+            .unwrap(),
+        limits: world.limits.clone(),
+        claims: Default::default(),
+    };
+    for (mode, emulated) in
+        [(Mode::Http, nico_local::Mode::Http), (Mode::RestToken, nico_local::Mode::RestToken)]
+    {
+        let clock = std::sync::Arc::new(world.clock.clone());
+        let gateway = nico_local::Gateway::new(
+            world.store.clone(),
+            config.clone(),
+            emulated,
+            nico_local::jwt::Jwt::local(),
+            clock,
+        );
+        for path in ["/projects/..\\billing", "/echo\\..\\projects\\1", "/v1\\bots"] {
+            let request = nico_local::LocalRequest {
+                method: "GET".into(),
+                path: path.into(),
+                query: String::new(),
+                headers: vec![("authorization".into(), "Bearer nico_x".into())],
+                body: Vec::new(),
+            };
+            let response = gateway.handle(request).await;
+            let body: Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!((response.status, body), mode.denied(), "{mode:?} {path}");
+        }
     }
 }

@@ -9,9 +9,12 @@
 //! - [`authorizer`]: the authorizer with the AWS documentation's example events, on moto.
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
+//! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
+//!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 
 mod authorizer;
+mod hostile_input;
 mod infra;
 mod local_e2e;
 mod management_api;
