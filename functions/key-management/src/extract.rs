@@ -4,6 +4,9 @@
 //! so every refusal names its field: a wrong type, an unknown field, a field given twice (JSON
 //! allows it and would silently keep the last one; this API refuses it). Messages are this
 //! module's own, never serde's, which quote the offending input.
+//!
+//! Claims are read with the identity types' strict constructor (`parse_claim`): no control
+//! characters and no invisible formatting characters in `sub` or the team.
 
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
@@ -44,8 +47,10 @@ impl Caller {
         }
         .ok_or(ApiError::Unauthenticated)?;
         let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        let subject = claim("sub").and_then(|s| Subject::parse(s).ok()).ok_or(ApiError::Unauthenticated)?;
-        let team = claim(&names.team).and_then(|t| TeamId::parse(t).ok()).ok_or(ApiError::Unauthenticated)?;
+        let subject =
+            claim("sub").and_then(|s| Subject::parse_claim(s).ok()).ok_or(ApiError::Unauthenticated)?;
+        let team =
+            claim(&names.team).and_then(|t| TeamId::parse_claim(t).ok()).ok_or(ApiError::Unauthenticated)?;
         let is_owner = claim(&names.role) == Some(OWNER_ROLE);
         Ok(Self { subject, team, is_owner })
     }
