@@ -236,15 +236,16 @@ pub fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
 /// IAM-style wildcard matching over characters: `*` any run (also empty, also `/`), `?` one.
 ///
 /// Linear in practice: the classic single-backtrack-point algorithm, since a later `*`
-/// always supersedes an earlier one.
+/// always supersedes an earlier one. Literals are compared character by character, so a
+/// pattern may hold any character, not only ASCII.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let pattern: &[u8] = pattern.as_bytes();
+    let (pattern_bytes, text_bytes) = (pattern.as_bytes(), text.as_bytes());
     let mut p = 0;
     let mut t = 0;
     let mut retry: Option<(usize, usize)> = None;
     while t < text.len() {
         let width = char_width(text, t);
-        match pattern.get(p) {
+        match pattern_bytes.get(p) {
             Some(b'*') => {
                 retry = Some((p + 1, t));
                 p += 1;
@@ -253,8 +254,8 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
                 p += 1;
                 t += width;
             }
-            Some(&literal) if text.as_bytes()[t..t + width] == [literal] => {
-                p += 1;
+            Some(_) if pattern_bytes[p..p + char_width(pattern, p)] == text_bytes[t..t + width] => {
+                p += width;
                 t += width;
             }
             _ => match retry {
@@ -268,7 +269,7 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    pattern[p..].iter().all(|&b| b == b'*')
+    pattern_bytes[p..].iter().all(|&b| b == b'*')
 }
 
 fn char_width(text: &str, at: usize) -> usize {
@@ -368,6 +369,8 @@ mod tests {
             ("a*b*c", "aXbYbZc", true),
             ("a*b*c", "aXbYbZ", false),
             ("GET/a", "GET/a/", false),
+            ("GET/é*", "GET/été", true),
+            ("arn:é/*/GET/*", "arn:é/s/GET/x", true),
         ];
         for (pattern, text, expected) in cases {
             assert_eq!(glob_matches(pattern, text), expected, "{pattern} ~ {text}");
@@ -491,7 +494,7 @@ mod tests {
 
         #[test]
         fn glob_agrees_with_the_iam_reference(
-            pattern in "[a/*?]{0,12}",
+            pattern in "[a/*?é]{0,12}",
             text in "[a/é]{0,12}",
         ) {
             prop_assert_eq!(glob_matches(&pattern, &text), iam_reference(&pattern, &text));
