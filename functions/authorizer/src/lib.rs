@@ -375,7 +375,8 @@ fn policy_response(
 /// by `lambda_runtime`, and serde's messages quote the value they choked on, which may be the
 /// `Authorization` header. What `serde_json` still refuses is input that is not JSON (Lambda's
 /// Invoke API refuses that before the function runs) or nested deeper than 128 levels; those
-/// messages hold a position and the names of the enclosing object fields, never a value.
+/// messages hold a fixed text, a position and a path of `?` and list indexes, never a part of
+/// the input: field names are read as bytes, which `serde_path_to_error` does not record.
 ///
 /// Its `Debug` shows only the event's type and version, and which fields were given.
 #[derive(Default)]
@@ -473,7 +474,10 @@ mod lenient {
         };
         (map) => {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                // Names as bytes (see `FieldName`), values skipped whole by the deserializer.
+                while map.next_key_seed(OneOf(&[]))?.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                }
                 Ok(Default::default())
             }
         };
@@ -529,13 +533,20 @@ mod lenient {
     }
 
     /// A field name, compared without being copied.
+    ///
+    /// Names are read as bytes (`deserialize_bytes`): `serde_path_to_error`, which
+    /// `lambda_runtime` reads events through, records a name read as a string and puts it in
+    /// the path of an error, and an object's field names are input too (a header's name, say).
+    /// Read as bytes, a name is not recorded, so even an error on input that is not JSON names
+    /// no part of it. Values skipped whole (`IgnoredAny`) are skipped by `serde_json` itself,
+    /// so names inside them are never seen by anyone.
     struct FieldName;
 
     impl<'de> DeserializeSeed<'de> for FieldName {
         type Value = Field;
 
         fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
-            deserializer.deserialize_str(self)
+            deserializer.deserialize_bytes(self)
         }
     }
 
@@ -546,18 +557,22 @@ mod lenient {
             f.write_str("a field name")
         }
 
-        fn visit_str<E>(self, name: &str) -> Result<Field, E> {
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<Field, E> {
             Ok(match name {
-                "type" => Field::Type,
-                "version" => Field::Version,
-                "authorizationToken" => Field::AuthorizationToken,
-                "methodArn" => Field::MethodArn,
-                "headers" => Field::Headers,
-                "rawPath" => Field::RawPath,
-                "identitySource" => Field::IdentitySource,
-                "requestContext" => Field::RequestContext,
+                b"type" => Field::Type,
+                b"version" => Field::Version,
+                b"authorizationToken" => Field::AuthorizationToken,
+                b"methodArn" => Field::MethodArn,
+                b"headers" => Field::Headers,
+                b"rawPath" => Field::RawPath,
+                b"identitySource" => Field::IdentitySource,
+                b"requestContext" => Field::RequestContext,
                 _ => Field::Other,
             })
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Field, E> {
+            self.visit_bytes(name.as_bytes())
         }
     }
 
@@ -660,7 +675,7 @@ mod lenient {
         type Value = bool;
 
         fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-            deserializer.deserialize_str(self)
+            deserializer.deserialize_bytes(self) // as bytes: see `FieldName`
         }
     }
 
@@ -671,8 +686,12 @@ mod lenient {
             f.write_str("a header name")
         }
 
-        fn visit_str<E>(self, name: &str) -> Result<bool, E> {
-            Ok(name.eq_ignore_ascii_case("authorization"))
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<bool, E> {
+            Ok(name.eq_ignore_ascii_case(b"authorization"))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<bool, E> {
+            self.visit_bytes(name.as_bytes())
         }
     }
 
@@ -724,7 +743,7 @@ mod lenient {
         type Value = Option<usize>;
 
         fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-            deserializer.deserialize_str(self)
+            deserializer.deserialize_bytes(self) // as bytes: see `FieldName`
         }
     }
 
@@ -735,8 +754,12 @@ mod lenient {
             f.write_str("a field name")
         }
 
-        fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
-            Ok(self.0.iter().position(|known| *known == name))
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<Self::Value, E> {
+            Ok(self.0.iter().position(|known| known.as_bytes() == name))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+            self.visit_bytes(name.as_bytes())
         }
     }
 
@@ -824,6 +847,55 @@ fn rest_target(method_arn: Option<&str>) -> Result<Target, AuthorizerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `input` as `lambda_runtime` does.
+    fn as_the_runtime_reads(input: &str) -> Result<AuthorizerEvent, String> {
+        let mut json = serde_json::Deserializer::from_slice(input.as_bytes());
+        serde_path_to_error::deserialize(&mut json).map_err(|e| format!("{e} | {e:?}"))
+    }
+
+    #[test]
+    fn any_json_value_is_read_and_fields_of_the_wrong_type_are_absent() {
+        for input in
+            ["null", "7", "\"SECRET\"", "[\"SECRET\"]", "{}", r#"{"type": ["SECRET"], "headers": "SECRET"}"#]
+        {
+            let event = as_the_runtime_reads(input).unwrap();
+            assert!(!format!("{event:?}").contains("SECRET"), "{input}");
+        }
+        let event = as_the_runtime_reads(
+            r#"{"type": "REQUEST", "version": "2.0", "identitySource": "Bearer SECRET",
+                "headers": {"AUTHORIZATION": 1, "x": {"authorization": "SECRET"}}, "rawPath": "/a",
+                "requestContext": {"http": {"method": "GET"}, "stage": ["SECRET"]}}"#,
+        )
+        .unwrap();
+        assert_eq!((event.identity_source, event.authorization, event.stage), (None, None, None));
+        assert_eq!((event.raw_path.as_deref(), event.http_method.as_deref()), (Some("/a"), Some("GET")));
+        let event = as_the_runtime_reads(
+            r#"{"headers": {"Authorization": "Bearer a", "authorization": "Bearer b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.authorization.as_deref(), Some("Bearer b"), "of several, the last");
+        let debug = format!("{event:?}");
+        assert!(debug.contains("authorization: \"<given>\"") && !debug.contains("Bearer"), "{debug}");
+    }
+
+    #[test]
+    fn an_error_on_input_that_is_not_json_names_no_part_of_it() {
+        let deep = format!(r#"{{"SECRET": {}"#, "[".repeat(200));
+        for input in [
+            r#"{"metSECRET": tru"#,
+            r#"{"headers": {"SECRET": "x", "authSECRET": tr"#,
+            r#"{"requestContext": {"http": {"SECRET": }}}"#,
+            r#"{"SECRET": {"SECRET": [1, {"SECRET": nul"#,
+            r#"{"type": "SEC\qRET"}"#,
+            r#"{"identitySource": {"SECRET": 1, "x": tr"#,
+            r#"{"headers": 1, "requestContext": {"http": [{"SECRET": 1}], "stage": {"SECRET": }}}"#,
+            deep.as_str(),
+        ] {
+            let error = as_the_runtime_reads(input).expect_err("not JSON");
+            assert!(!error.contains("SECRET"), "{input}");
+        }
+    }
 
     #[test]
     fn method_arns_split_into_api_stage_method_and_path() {
