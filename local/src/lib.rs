@@ -19,6 +19,13 @@
 //! | valid key, route outside scopes   | 403 `{"Message":"User is not authorized to access this resource"}` | 403 `{"message":"Forbidden"}` |
 //! | authorizer error                  | 500 `{"message":"Internal Server Error"}`      | 500 `{"message":"Internal Server Error"}` |
 //!
+//! Before routing, a path a backend could read as another path (`..`, `%2F`, `\`, `//`, …;
+//! `nico_keys::routes::path_refusal`) is refused on every route with the deny answer of the
+//! emulated mode: HTTP API 403 `{"message":"Forbidden"}`, REST 403 `{"Message":"User is not
+//! authorized to access this resource with an explicit deny"}` (what the authorizer's answers
+//! lead to on the protected routes; the runner gives it on `/v1/` and `/echo/` too, since it
+//! routes on the raw path).
+//!
 //! The gateway works on plain [`LocalRequest`]s so the HTTP server in `main.rs` stays a thin
 //! adapter and the emulation can be tested without sockets.
 
@@ -47,6 +54,8 @@ use crate::oidc::DevIssuer;
 /// The API id and stage the emulated REST API's method ARNs carry.
 const API_ARN: &str = "arn:aws:execute-api:local:000000000000:localapi";
 const REST_STAGE: &str = "local";
+/// A REST API's answer when a policy denies the method explicitly.
+const EXPLICIT_DENY: &str = "User is not authorized to access this resource with an explicit deny";
 
 /// Which authorizer integration to emulate for the protected routes (`--authorizer http` or
 /// `--authorizer rest-token`).
@@ -129,6 +138,8 @@ impl<S: Store + Clone> Gateway<S> {
         let response = if !request.header("host").is_some_and(is_loopback_host) {
             let message = "nico-local answers only requests addressed to localhost, 127.0.0.1 or [::1]";
             LocalResponse::message(421, "message", message)
+        } else if nico_keys::routes::path_refusal(&request.path).is_some() {
+            self.denied()
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
@@ -149,6 +160,14 @@ impl<S: Store + Clone> Gateway<S> {
             "request"
         );
         response
+    }
+
+    /// API Gateway's answer when the authorizer denies the route.
+    fn denied(&self) -> LocalResponse {
+        match self.mode {
+            Mode::Http => LocalResponse::message(403, "message", "Forbidden"),
+            Mode::RestToken => LocalResponse::message(403, "Message", EXPLICIT_DENY),
+        }
     }
 
     /// The management API behind the JWT authorizer.
@@ -223,9 +242,7 @@ impl<S: Store + Clone> Gateway<S> {
                             })
                         };
                         if hits(IamPolicyEffect::Deny) {
-                            let message =
-                                "User is not authorized to access this resource with an explicit deny";
-                            LocalResponse::message(403, "Message", message)
+                            LocalResponse::message(403, "Message", EXPLICIT_DENY)
                         } else if hits(IamPolicyEffect::Allow) {
                             echo(request, json!(policy.context))
                         } else {
@@ -517,6 +534,28 @@ mod sign_in_tests {
         let answer = gateway.handle(list_bots(&no_team)).await;
         let body: Value = serde_json::from_slice(&answer.body).unwrap();
         assert_eq!((answer.status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    }
+
+    #[tokio::test]
+    async fn a_backslash_path_is_denied_before_routing_in_both_modes() {
+        for (mode, denied) in [
+            (Mode::Http, json!({"message": "Forbidden"})),
+            (
+                Mode::RestToken,
+                json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut gateway, _) = build(dir.path());
+            gateway.mode = mode;
+            for path in ["/projects/..\\billing", "/echo\\..\\projects\\1", "/v1\\bots"] {
+                let mut request = list_bots("nico_x");
+                request.path = path.into();
+                let response = gateway.handle(request).await;
+                let body: Value = serde_json::from_slice(&response.body).unwrap();
+                assert_eq!((response.status, body), (403, denied.clone()), "{mode:?} {path}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -18,8 +18,10 @@ use crate::token::{IssuedKey, RawKey, SecretHash};
 /// Longest team id or owner subject accepted from the identity provider's claims.
 const MAX_IDENTITY_CHARS: usize = 256;
 
-/// A display name (of a bot user or of a key): trimmed, not blank, no control characters,
-/// at most the configured number of characters.
+/// A display name (of a bot user or of a key): trimmed, not blank, at most the configured
+/// number of characters, without control characters (Unicode `Cc`) and without the invisible
+/// ones that make a name read other than it is ([`is_invisible_format`]: bidi overrides,
+/// zero-width characters, line and paragraph separators).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Name(String);
@@ -32,10 +34,30 @@ pub enum NameError {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
+    #[error(
+        "must not contain invisible formatting characters (bidi controls, zero-width characters, line or paragraph separators)"
+    )]
+    FormatCharacter,
 }
 
 impl Name {
     pub fn parse(input: &str, max_chars: usize) -> Result<Self, NameError> {
+        let name = Self::checked(input, max_chars)?;
+        if name.0.chars().any(is_invisible_format) {
+            return Err(NameError::FormatCharacter);
+        }
+        Ok(name)
+    }
+
+    /// Rebuilds a name read back from a store, which only ever holds parsed names. Neither the
+    /// length limit nor the rule on invisible formatting characters is applied again, so a
+    /// name stays readable after `NAME_MAX_CHARS` is lowered, and a name stored before that
+    /// rule existed stays readable too.
+    pub fn from_stored(stored: String) -> Result<Self, NameError> {
+        Self::checked(&stored, usize::MAX)
+    }
+
+    fn checked(input: &str, max_chars: usize) -> Result<Self, NameError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(NameError::Blank);
@@ -47,12 +69,6 @@ impl Name {
             return Err(NameError::ControlCharacter);
         }
         Ok(Self(trimmed.to_owned()))
-    }
-
-    /// Rebuilds a name read back from a store, which only ever holds parsed names. The length
-    /// limit is not applied again: a name stays readable after `NAME_MAX_CHARS` is lowered.
-    pub fn from_stored(stored: String) -> Result<Self, NameError> {
-        Self::parse(&stored, usize::MAX)
     }
 
     pub fn as_str(&self) -> &str {
@@ -70,6 +86,44 @@ fn parse_identity(input: &str) -> Result<String, InvalidIdentity> {
         && input.chars().count() <= MAX_IDENTITY_CHARS
         && !input.chars().any(char::is_control);
     ok.then(|| input.to_owned()).ok_or(InvalidIdentity)
+}
+
+/// Whether `c` is invisible yet changes how text around it reads: a format character (Unicode
+/// general category `Cf`: bidi embeddings, overrides and isolates, zero-width space, joiners,
+/// word joiner, byte order mark, soft hyphen, tag characters, …), a line separator (`Zl`,
+/// U+2028) or a paragraph separator (`Zp`, U+2029).
+///
+/// The ranges are every `Cf`, `Zl` and `Zp` code point of Unicode 17.0; a unit test checks
+/// them against the ones a bidi attack or a log-splitting name would use.
+pub fn is_invisible_format(c: char) -> bool {
+    const RANGES: [(u32, u32); 21] = [
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x2028, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    let c = u32::from(c);
+    if c < 0xAD {
+        return false;
+    }
+    RANGES.iter().any(|&(first, last)| (first..=last).contains(&c))
 }
 
 macro_rules! identity_type {
@@ -96,6 +150,17 @@ macro_rules! identity_type {
         impl $name {
             pub fn parse(input: &str) -> Result<Self, InvalidIdentity> {
                 parse_identity(input).map(Self)
+            }
+
+            /// Reads the value from the identity provider's claims: [`Self::parse`]'s rule,
+            /// and no invisible formatting characters ([`is_invisible_format`]), since the
+            /// value is shown to owners in audit fields. Stored values are read back with
+            /// `parse`, so what was stored before this rule stays readable.
+            pub fn parse_claim(input: &str) -> Result<Self, InvalidIdentity> {
+                if input.chars().any(is_invisible_format) {
+                    return Err(InvalidIdentity);
+                }
+                Self::parse(input)
             }
 
             pub fn as_str(&self) -> &str {
@@ -332,12 +397,92 @@ mod tests {
         assert_eq!(Name::parse("tab\there", 100), Err(NameError::ControlCharacter));
     }
 
+    /// The characters the rule is about: bidi override, zero-width space, line separator,
+    /// paragraph separator, byte order mark (zero-width no-break space), soft hyphen.
+    const INVISIBLE: [char; 6] = ['\u{202E}', '\u{200B}', '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{00AD}'];
+
+    #[test]
+    fn names_refuse_bidi_zero_width_and_separator_characters() {
+        for c in INVISIBLE {
+            let inside = format!("ci{c}bot");
+            assert_eq!(Name::parse(&inside, 100), Err(NameError::FormatCharacter), "U+{:04X}", c as u32);
+            // At either end it is refused, or trimmed away (U+2028 and U+2029 are white space).
+            for name in [format!("{c}ci bot"), format!("ci bot{c}")] {
+                match Name::parse(&name, 100) {
+                    Ok(name) => assert_eq!(name.as_str(), "ci bot", "U+{:04X}", c as u32),
+                    Err(e) => assert_eq!(e, NameError::FormatCharacter, "U+{:04X}", c as u32),
+                }
+            }
+        }
+        for c in ['\u{200C}', '\u{200D}', '\u{2066}', '\u{2069}', '\u{061C}', '\u{E0041}', '\u{1D173}'] {
+            assert_eq!(
+                Name::parse(&format!("a{c}b"), 100),
+                Err(NameError::FormatCharacter),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        for fine in ["ci bot", "Zoë’s bot", "机器人", "bot\u{00A0}one", "emoji 🤖", "a\u{0301}"] {
+            assert!(Name::parse(fine, 100).is_ok(), "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_name_stays_readable_whatever_the_rules_became() {
+        let stored = format!("old{}name", '\u{200B}');
+        assert_eq!(Name::from_stored(stored.clone()).unwrap().as_str(), stored);
+        assert_eq!(Name::from_stored("x".repeat(500)).unwrap().as_str().len(), 500);
+        assert_eq!(Name::from_stored("a\u{7}b".into()), Err(NameError::ControlCharacter));
+    }
+
+    #[test]
+    fn invisible_format_covers_exactly_the_listed_categories_at_their_edges() {
+        for c in INVISIBLE {
+            assert!(is_invisible_format(c), "U+{:04X}", c as u32);
+        }
+        let edges = [
+            ('\u{AC}', false),
+            ('\u{AE}', false),
+            ('\u{5FF}', false),
+            ('\u{600}', true),
+            ('\u{605}', true),
+            ('\u{606}', false),
+            ('\u{200A}', false),
+            ('\u{2010}', false),
+            ('\u{2027}', false),
+            ('\u{202F}', false),
+            ('\u{2065}', false),
+            ('\u{2070}', false),
+            ('\u{FFFC}', false),
+            ('\u{E0000}', false),
+            ('\u{E007F}', true),
+            ('\u{E0080}', false),
+            (' ', false),
+            ('a', false),
+        ];
+        for (c, expected) in edges {
+            assert_eq!(is_invisible_format(c), expected, "U+{:04X}", c as u32);
+        }
+    }
+
     #[test]
     fn identities_must_be_printable_and_bounded() {
         assert!(TeamId::parse("team-1").is_ok());
         assert!(TeamId::parse("").is_err());
         assert!(Subject::parse("a\nb").is_err());
         assert!(Subject::parse(&"s".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn identities_from_claims_refuse_invisible_formatting_but_stored_ones_are_read_as_before() {
+        for c in INVISIBLE {
+            let value = format!("owner{c}1");
+            assert_eq!(Subject::parse_claim(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
+            assert_eq!(TeamId::parse_claim(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
+            assert!(Subject::parse(&value).is_ok(), "stored values stay readable");
+        }
+        assert!(Subject::parse_claim("owner-1").is_ok());
+        assert!(TeamId::parse_claim("a\nb").is_err());
     }
 
     #[test]
@@ -387,6 +532,16 @@ mod tests {
                 KeyStatus::Active
             };
             prop_assert_eq!(status, expected);
+        }
+
+        #[test]
+        fn a_name_with_any_invisible_character_inside_is_refused(
+            before in "[a-z ]{0,10}",
+            after in "[a-z ]{0,10}",
+            c in prop::sample::select(INVISIBLE.to_vec()),
+        ) {
+            let name = format!("x{before}{c}{after}x");
+            prop_assert_eq!(Name::parse(&name, 100), Err(NameError::FormatCharacter));
         }
 
         #[test]

@@ -26,6 +26,18 @@
 //!
 //! A route matching no rule is denied. A request is allowed when any matching rule's need is
 //! met, just as a policy allows a resource when any of its statements does.
+//!
+//! # Paths a backend could read as another path are refused first
+//!
+//! Rules match the path as sent. A backend that normalises paths (resolves `..`, decodes
+//! `%2F`, reads `\` as `/`, merges `//`, drops a trailing `/`) would serve `/billing` for
+//! `/projects/../billing`, which `GET /projects/*` matches. So before any rule is matched,
+//! [`path_refusal`] refuses a path that is not a fixed point of such normalisation: a `.` or
+//! `..` segment (also with `;` parameters, `..;`), a percent-encoded `.`, `/`, `\` or `%`
+//! (the last is double encoding), a backslash, or an empty segment (`//`, or a trailing `/`
+//! anywhere but the root path `/`). The HTTP API decision and the local runner refuse such
+//! paths. A REST policy cannot see the path it will be applied to; it carries an explicit
+//! Deny of [`REFUSED_PATH_PATTERNS`], which match exactly the method ARNs of refused paths.
 
 use std::collections::BTreeSet;
 
@@ -136,6 +148,78 @@ fn parse_rule(rule: &str, catalog: &ScopeCatalog) -> Result<RouteRule, String> {
     Ok(RouteRule { pattern: format!("{method}{path}"), need })
 }
 
+/// Why a request path is refused before any rule is matched (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRefusal {
+    /// It does not start with `/`.
+    NotAbsolute,
+    /// A segment is `.` or `..` (before any `;` parameters).
+    DotSegment,
+    /// Two `/` in a row, or a trailing `/` on a path other than `/`.
+    EmptySegment,
+    /// A `\`, which some servers read as `/`.
+    Backslash,
+    /// `%2E`, `%2F`, `%5C` or `%25`, in any case: an encoded `.`, `/`, `\` or `%`.
+    EncodedSeparator,
+}
+
+impl PathRefusal {
+    /// A stable name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAbsolute => "not_absolute",
+            Self::DotSegment => "dot_segment",
+            Self::EmptySegment => "empty_segment",
+            Self::Backslash => "backslash",
+            Self::EncodedSeparator => "encoded_separator",
+        }
+    }
+}
+
+/// Why `path` (a request path as sent, before any decoding) must be refused, if it must: it
+/// could mean another path to a server that normalises it. `None` for every ordinary path.
+pub fn path_refusal(path: &str) -> Option<PathRefusal> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some(PathRefusal::NotAbsolute);
+    };
+    let bytes = path.as_bytes();
+    if bytes.contains(&b'\\') {
+        return Some(PathRefusal::Backslash);
+    }
+    let encoded = bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e') | (b'2', b'f') | (b'5', b'c') | (b'2', b'5')
+            )
+    });
+    if encoded {
+        return Some(PathRefusal::EncodedSeparator);
+    }
+    if rest.is_empty() {
+        return None; // the root path
+    }
+    rest.split('/').find_map(|segment| {
+        let name = segment.split(';').next().unwrap_or(segment);
+        if segment.is_empty() {
+            Some(PathRefusal::EmptySegment)
+        } else if name == "." || name == ".." {
+            Some(PathRefusal::DotSegment)
+        } else {
+            None
+        }
+    })
+}
+
+/// ARN-tail patterns (`{METHOD}{path}`, IAM wildcards) that match exactly the requests whose
+/// path [`path_refusal`] refuses, for any method and any path that starts with `/`. A REST
+/// policy denies them explicitly under its API and stage; IAM wildcards have no classes and
+/// no negation, so each case is spelled out, encodings in both cases.
+pub const REFUSED_PATH_PATTERNS: [&str; 16] = [
+    "*\\*", "*%2e*", "*%2E*", "*%2f*", "*%2F*", "*%5c*", "*%5C*", "*%25*", "*//*", "*/?*/", "*/./*", "*/.",
+    "*/.;*", "*/../*", "*/..", "*/..;*",
+];
+
 /// The request path without the stage: API Gateway puts a named stage in front of an HTTP
 /// API's `rawPath` (`/prod/projects/1`); the `$default` stage adds nothing.
 pub fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
@@ -152,15 +236,16 @@ pub fn strip_stage<'a>(raw_path: &'a str, stage: Option<&str>) -> &'a str {
 /// IAM-style wildcard matching over characters: `*` any run (also empty, also `/`), `?` one.
 ///
 /// Linear in practice: the classic single-backtrack-point algorithm, since a later `*`
-/// always supersedes an earlier one.
+/// always supersedes an earlier one. Literals are compared character by character, so a
+/// pattern may hold any character, not only ASCII.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let pattern: &[u8] = pattern.as_bytes();
+    let (pattern_bytes, text_bytes) = (pattern.as_bytes(), text.as_bytes());
     let mut p = 0;
     let mut t = 0;
     let mut retry: Option<(usize, usize)> = None;
     while t < text.len() {
         let width = char_width(text, t);
-        match pattern.get(p) {
+        match pattern_bytes.get(p) {
             Some(b'*') => {
                 retry = Some((p + 1, t));
                 p += 1;
@@ -169,8 +254,8 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
                 p += 1;
                 t += width;
             }
-            Some(&literal) if text.as_bytes()[t..t + width] == [literal] => {
-                p += 1;
+            Some(_) if pattern_bytes[p..p + char_width(pattern, p)] == text_bytes[t..t + width] => {
+                p += width;
                 t += width;
             }
             _ => match retry {
@@ -184,7 +269,7 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    pattern[p..].iter().all(|&b| b == b'*')
+    pattern_bytes[p..].iter().all(|&b| b == b'*')
 }
 
 fn char_width(text: &str, at: usize) -> usize {
@@ -284,10 +369,73 @@ mod tests {
             ("a*b*c", "aXbYbZc", true),
             ("a*b*c", "aXbYbZ", false),
             ("GET/a", "GET/a/", false),
+            ("GET/é*", "GET/été", true),
+            ("arn:é/*/GET/*", "arn:é/s/GET/x", true),
         ];
         for (pattern, text, expected) in cases {
             assert_eq!(glob_matches(pattern, text), expected, "{pattern} ~ {text}");
         }
+    }
+
+    #[test]
+    fn paths_a_backend_could_read_as_another_path_are_refused() {
+        use PathRefusal::*;
+        let cases = [
+            ("/projects/../billing", Some(DotSegment)),
+            ("/projects/./1", Some(DotSegment)),
+            ("/projects/..", Some(DotSegment)),
+            ("/..", Some(DotSegment)),
+            ("/projects/..;/billing", Some(DotSegment)),
+            ("/projects/.;x/1", Some(DotSegment)),
+            ("/projects/%2e%2e/billing", Some(EncodedSeparator)),
+            ("/projects/%2E%2E/billing", Some(EncodedSeparator)),
+            ("/projects/..%2Fbilling", Some(EncodedSeparator)),
+            ("/projects/..%2fbilling", Some(EncodedSeparator)),
+            ("/projects/..%5Cbilling", Some(EncodedSeparator)),
+            ("/projects/%252e%252e/billing", Some(EncodedSeparator)),
+            ("/projects/..\\billing", Some(Backslash)),
+            ("/projects//1", Some(EmptySegment)),
+            ("//projects/1", Some(EmptySegment)),
+            ("/projects/", Some(EmptySegment)),
+            ("projects/1", Some(NotAbsolute)),
+            ("", Some(NotAbsolute)),
+            ("/", None),
+            ("/projects", None),
+            ("/projects/42/files/a.txt", None),
+            ("/projects/.hidden/...", None),
+            ("/projects/a..b/x.", None),
+            ("/projects/%41%20x/%2", None),
+            ("/projects/;x/..x", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(path_refusal(path), expected, "{path}");
+        }
+    }
+
+    /// What a lenient backend does to a path: decodes what changes its structure, reads `\`
+    /// as `/`, merges and trims slashes, resolves dot segments (also `..;`).
+    fn normalised_like_a_lenient_backend(path: &str) -> String {
+        let mut decoded = path.to_owned();
+        loop {
+            let next = ["%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%25"]
+                .iter()
+                .zip([".", ".", "/", "/", "\\", "\\", "%"])
+                .fold(decoded.clone(), |text, (code, plain)| text.replace(code, plain))
+                .replace('\\', "/");
+            if next == decoded {
+                break;
+            }
+            decoded = next;
+        }
+        let mut segments: Vec<&str> = Vec::new();
+        for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+            match segment.split(';').next().unwrap_or(segment) {
+                "." => {}
+                ".." => drop(segments.pop()),
+                _ => segments.push(segment),
+            }
+        }
+        format!("/{}", segments.join("/"))
     }
 
     /// The reference: IAM's wildcards as a regular expression.
@@ -304,10 +452,49 @@ mod tests {
         regex::Regex::new(&re).unwrap().is_match(text)
     }
 
+    /// Paths made of the characters that matter to normalisation, and ordinary ones.
+    fn tricky_path() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "/", "/", ".", ".", "..", "a", "b1", "%", "2", "5", "e", "E", "f", "F", "c", "C", "\\", ";",
+                "%2e", "%2F", "%5c", "%25",
+            ]),
+            0..10,
+        )
+        .prop_map(|parts| format!("/{}", parts.concat()))
+    }
+
     proptest! {
         #[test]
+        fn an_accepted_path_is_what_a_normalising_backend_serves(path in tricky_path()) {
+            if path_refusal(&path).is_none() {
+                prop_assert_eq!(normalised_like_a_lenient_backend(&path), path);
+            }
+        }
+
+        #[test]
+        fn a_path_built_from_ordinary_segments_is_never_refused(
+            segments in prop::collection::vec("[A-Za-z0-9_~-]{1,4}(\\.[a-z]{1,3})?", 0..6),
+        ) {
+            let path = format!("/{}", segments.join("/"));
+            prop_assert_eq!(path_refusal(&path), None);
+        }
+
+        #[test]
+        fn the_refused_path_patterns_match_exactly_the_refused_paths(
+            path in tricky_path(),
+            method in prop::sample::select(vec!["GET", "POST", "DELETE"]),
+        ) {
+            let tail = format!("{method}{path}");
+            let by_glob = REFUSED_PATH_PATTERNS.iter().any(|pattern| glob_matches(pattern, &tail));
+            let by_iam = REFUSED_PATH_PATTERNS.iter().any(|pattern| iam_reference(pattern, &tail));
+            prop_assert_eq!(by_glob, path_refusal(&path).is_some(), "{}", tail);
+            prop_assert_eq!(by_iam, by_glob, "{}", tail);
+        }
+
+        #[test]
         fn glob_agrees_with_the_iam_reference(
-            pattern in "[a/*?]{0,12}",
+            pattern in "[a/*?é]{0,12}",
             text in "[a/é]{0,12}",
         ) {
             prop_assert_eq!(glob_matches(&pattern, &text), iam_reference(&pattern, &text));

@@ -146,21 +146,29 @@ pub struct IssuedKey {
 impl IssuedKey {
     pub fn generate(bot_id: BotId, now: chrono::DateTime<chrono::Utc>) -> Self {
         let key_id = KeyId::generate(now);
-        let mut raw = [0u8; TOKEN_LEN];
-        raw[..BOT_AT].copy_from_slice(PREFIX.as_bytes());
-        raw[BOT_AT..KEY_AT - 1].copy_from_slice(bot_id.as_str().as_bytes());
-        raw[KEY_AT - 1] = b'_';
-        raw[KEY_AT..SECRET_AT - 1].copy_from_slice(key_id.as_str().as_bytes());
-        raw[SECRET_AT - 1] = b'_';
-        ids::fill_random_base62(&mut raw[SECRET_AT..CHECKSUM_AT]);
-        let checksum = crc32fast::hash(&raw[..CHECKSUM_AT]);
-        ids::encode_base62_fixed(u64::from(checksum), &mut raw[CHECKSUM_AT..]);
+        let mut secret = [0u8; SECRET_LEN];
+        ids::fill_random_base62(&mut secret);
+        let raw = assemble(bot_id, key_id, &secret);
 
         let hash = SecretHash::of(&raw[SECRET_AT..CHECKSUM_AT]);
         let raw = String::from_utf8(raw.to_vec()).expect("keys are ASCII");
         let hint = format!("{PREFIX}…{}", &raw[TOKEN_LEN - 4..]);
         Self { key_id, raw: RawKey(raw), hash, hint }
     }
+}
+
+/// A whole key from its parts (`secret`: base62 characters): prefix, ids, secret, checksum.
+fn assemble(bot_id: BotId, key_id: KeyId, secret: &[u8; SECRET_LEN]) -> [u8; TOKEN_LEN] {
+    let mut raw = [0u8; TOKEN_LEN];
+    raw[..BOT_AT].copy_from_slice(PREFIX.as_bytes());
+    raw[BOT_AT..KEY_AT - 1].copy_from_slice(bot_id.as_str().as_bytes());
+    raw[KEY_AT - 1] = b'_';
+    raw[KEY_AT..SECRET_AT - 1].copy_from_slice(key_id.as_str().as_bytes());
+    raw[SECRET_AT - 1] = b'_';
+    raw[SECRET_AT..CHECKSUM_AT].copy_from_slice(secret);
+    let checksum = crc32fast::hash(&raw[..CHECKSUM_AT]);
+    ids::encode_base62_fixed(u64::from(checksum), &mut raw[CHECKSUM_AT..]);
+    raw
 }
 
 /// The key in an `Authorization` value: scheme `Bearer` (any case), blanks, then the key.
@@ -297,14 +305,93 @@ mod tests {
         }
     }
 
+    /// A key assembled the way [`IssuedKey::generate`] assembles one, from generated parts: the
+    /// ids and the secret are the strategy's, so shrinking finds the smallest failing key.
     fn generated_key() -> impl Strategy<Value = String> {
-        any::<u8>().prop_map(|_| issue().raw.expose().to_string())
+        ("[0-9A-Za-z]{16}", "[0-9A-Za-z]{16}", "[0-9A-Za-z]{43}").prop_map(|(bot, key, secret)| {
+            let secret: [u8; SECRET_LEN] = secret.as_bytes().try_into().unwrap();
+            let raw = assemble(BotId::parse(&bot).unwrap(), KeyId::parse(&key).unwrap(), &secret);
+            String::from_utf8(raw.to_vec()).unwrap()
+        })
+    }
+
+    /// Strings with the prefix and the length of a key, made of base62 and the characters
+    /// nearest to it (`_`, `-`, `.`, `~`, space, `/`, `+`, `=`), `_` mostly where a key has
+    /// one, and half of them with the checksum their first 82 characters call for.
+    fn near_miss_key() -> impl Strategy<Value = String> {
+        let part = |len: usize| {
+            prop::collection::vec(
+                prop::strategy::Union::new_weighted(vec![
+                    (200, "[0-9A-Za-z]".boxed()),
+                    (1, "[-_.~ /+=]".boxed()),
+                ]),
+                len,
+            )
+        };
+        let separator = prop::strategy::Union::new_weighted(vec![
+            (9, Just("_".to_owned()).boxed()),
+            (1, "[-.0-9a-z]".boxed()),
+        ]);
+        (
+            part(ID_LEN),
+            separator.clone(),
+            part(ID_LEN),
+            separator,
+            part(SECRET_LEN + CHECKSUM_LEN),
+            any::<bool>(),
+        )
+            .prop_map(|(bot, sep1, key, sep2, rest, fix_checksum)| {
+                let mut raw =
+                    format!("{PREFIX}{}{sep1}{}{sep2}{}", bot.concat(), key.concat(), rest.concat());
+                if fix_checksum {
+                    let mut digits = [0u8; CHECKSUM_LEN];
+                    ids::encode_base62_fixed(
+                        u64::from(crc32fast::hash(&raw.as_bytes()[..CHECKSUM_AT])),
+                        &mut digits,
+                    );
+                    raw.replace_range(CHECKSUM_AT.., std::str::from_utf8(&digits).unwrap());
+                }
+                raw
+            })
+    }
+
+    /// The format, written out again independently of [`parse`].
+    fn reference_verdict(input: &str) -> Result<(), TokenError> {
+        let b = input.as_bytes();
+        let base62 = |range: std::ops::Range<usize>| b[range].iter().all(u8::is_ascii_alphanumeric);
+        let shaped = b.len() == 88
+            && input.starts_with("nico_")
+            && b[21] == b'_'
+            && b[38] == b'_'
+            && base62(5..21)
+            && base62(22..38)
+            && base62(39..88);
+        if !shaped {
+            return Err(TokenError::Malformed);
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            _ => c - b'a' + 36,
+        };
+        let written = b[82..].iter().fold(0u64, |acc, &c| acc * 62 + u64::from(digit(c)));
+        if written == u64::from(crc32fast::hash(&b[..82])) { Ok(()) } else { Err(TokenError::BadChecksum) }
     }
 
     proptest! {
         #[test]
-        fn any_generated_key_parses(raw in generated_key()) {
-            prop_assert!(parse(&raw).is_ok());
+        fn any_generated_key_parses_into_its_parts(raw in generated_key()) {
+            let parsed = parse(&raw).unwrap();
+            prop_assert_eq!(parsed.bot_id().to_string(), &raw[BOT_AT..KEY_AT - 1]);
+            prop_assert_eq!(parsed.key_id().to_string(), &raw[KEY_AT..SECRET_AT - 1]);
+            prop_assert!(parsed.matches(&SecretHash::of(&raw.as_bytes()[SECRET_AT..CHECKSUM_AT])));
+        }
+
+        #[test]
+        fn near_miss_keys_are_judged_as_the_format_says(raw in near_miss_key()) {
+            prop_assert_eq!(raw.len(), TOKEN_LEN);
+            prop_assert!(raw.starts_with(PREFIX));
+            prop_assert_eq!(parse(&raw).map(|_| ()), reference_verdict(&raw));
         }
 
         #[test]

@@ -1,13 +1,17 @@
 //! Test support for the integration tests (`tests/tests/it/`): a fresh world per test, on either
-//! store, API Gateway events from the AWS documentation's examples, log capture, the SAM
-//! template read in long form, a proxy that puts faults between the functions and DynamoDB, and
-//! the one way to reach the DynamoDB-protocol server the test command starts.
+//! store, API Gateway events from the AWS documentation's examples, log capture, the check that
+//! no key reaches any log of the run ([`leaks`]), a function's bootstrap as a process behind a
+//! stub Lambda Runtime API ([`lambda`]), the SAM template read in long form, a proxy that puts
+//! faults between the functions and DynamoDB, and the one way to reach the DynamoDB-protocol
+//! server the test command starts.
 
 pub mod apigw;
 pub mod contract;
 pub mod counting;
 pub mod fault_proxy;
 pub mod http;
+pub mod lambda;
+pub mod leaks;
 pub mod logs;
 pub mod openapi;
 pub mod runner;

@@ -1,20 +1,29 @@
-//! Captures what a test logs, to check what reaches the log and what never may.
+//! Captures what one test logs, to check what reaches the log; every line also goes to the
+//! whole run's capture ([`crate::leaks`]), which checks what never may.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Log output collected in memory.
-#[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+/// Log output collected in memory (and passed on to the whole run's capture).
+#[derive(Clone)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>, crate::leaks::Sink);
+
+impl Default for CapturedLogs {
+    fn default() -> Self {
+        Self(Arc::default(), crate::leaks::install())
+    }
+}
 
 impl CapturedLogs {
     /// Starts capturing this thread's logs until the guard is dropped, with the functions' own
     /// subscriber at the most verbose level anyone could configure. Use it from a
     /// current-thread runtime.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        interested_everywhere();
+        // `Self::default()` installs the whole run's global subscriber first, which wants every
+        // event: `tracing` decides once per call site, process-wide, whether anyone listens,
+        // and a thread with no subscriber would otherwise answer "no one" for this capture too.
         let logs = Self::default();
         let subscriber =
             nico_keys::telemetry::json_subscriber(logs.clone(), tracing::level_filters::LevelFilter::TRACE);
@@ -34,6 +43,7 @@ impl CapturedLogs {
 impl Write for CapturedLogs {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(bytes);
+        self.1.write_all(bytes)?;
         Ok(bytes.len())
     }
 
@@ -48,18 +58,4 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
-}
-
-/// Installs, once per process, a global subscriber that keeps nothing but wants every event.
-///
-/// `tracing` decides once per call site, for the whole process, whether anyone is interested,
-/// and with a single dispatcher it asks the thread that gets there first. A test thread with no
-/// subscriber of its own would answer "no one" and silence that call site for the capturing
-/// test too, at random, depending on which test ran it first. With this global subscriber every
-/// thread answers "yes", and each event still reaches only its thread's capture.
-fn interested_everywhere() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
 }

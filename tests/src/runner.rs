@@ -1,5 +1,10 @@
 //! The local runner as a real process on a free port, and a minimal HTTP client for it.
+//!
+//! Its stdout and stderr (its log) go to files of the run's log folder, scanned for keys with
+//! every other log ([`crate::leaks`]); every key it hands out is recorded; and when a `Runner`
+//! is dropped, no log of the run may hold one.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -75,7 +80,7 @@ pub async fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, St
     (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-/// A running `nico-local`; killed when dropped.
+/// A running `nico-local`; killed when dropped, after checking that no log holds a key.
 pub struct Runner {
     child: Child,
     pub base: String,
@@ -85,6 +90,14 @@ pub struct Runner {
     /// The data directory made for it when `args` named none, deleted with the runner.
     _temporary: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::leaks::assert_clean();
+        }
+    }
 }
 
 /// An answer, as received.
@@ -125,6 +138,9 @@ impl Runner {
             Some(dir) => dir.path().to_path_buf(),
             None => PathBuf::from(named("--data-dir").unwrap()),
         };
+        crate::leaks::install();
+        let (_, stderr) = crate::leaks::log_file("nico-local-stderr");
+        let (_, mut stdout_file) = crate::leaks::log_file("nico-local-stdout");
         let mut command = Command::new(binary());
         if named("--port").is_none() {
             command.args(["--port", "0"]);
@@ -132,7 +148,7 @@ impl Runner {
         if temporary.is_some() {
             command.arg("--data-dir").arg(&data_dir);
         }
-        command.args(args).stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::from(stderr)).kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);
         }
@@ -141,6 +157,7 @@ impl Runner {
         let (mut base, mut owner) = (None, None);
         let read = async {
             while let Some(line) = lines.next_line().await.unwrap() {
+                writeln!(stdout_file, "{line}").unwrap();
                 if let Some(rest) = line.strip_prefix("nico-keys local: listening on ") {
                     base = Some(rest.trim().to_owned());
                 }
@@ -157,7 +174,11 @@ impl Runner {
         tokio::time::timeout(Duration::from_secs(30), read)
             .await
             .expect("nico-local printed its banner in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = writeln!(stdout_file, "{line}");
+            }
+        });
         Self {
             child,
             base: base.expect("listening line"),
@@ -222,7 +243,31 @@ impl Runner {
             None => Vec::new(),
         };
         let answer = self.request(method, path, &headers, payload).await;
-        (answer.status, answer.json())
+        let json = answer.json();
+        crate::leaks::record_tokens_in(&json);
+        (answer.status, json)
+    }
+
+    /// One request with any path and headers (names in lower case), as raw HTTP/1.1 bytes, so
+    /// a path reaches the runner exactly as written; returns the status and the JSON body.
+    pub async fn send_raw(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let authority = self.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let json = serde_json::from_str(body).unwrap_or(Value::Null);
+        crate::leaks::record_tokens_in(&json);
+        (status, json)
     }
 
     /// One request with any headers and body (`path` may hold a query string).

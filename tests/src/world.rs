@@ -1,5 +1,6 @@
 //! A fresh world per test: an empty store (its own DynamoDB table on moto, or its own SQLite
-//! file), a clock the test controls, and one team with an owner.
+//! file), a clock the test controls, and one team with an owner. Every key it mints is
+//! recorded, and when it is dropped no log of the run may hold one ([`crate::leaks`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,8 +61,18 @@ impl World<EmbeddedStore> {
     }
 }
 
+/// At the end of every test that has a world, no log of the run so far holds a recorded key.
+impl<S> Drop for World<S> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::leaks::assert_clean();
+        }
+    }
+}
+
 impl<S: Store> World<S> {
     fn with(store: S, backing: Backing, limits: Limits) -> Self {
+        crate::leaks::install();
         Self {
             store,
             clock: ManualClock::at(start()),
@@ -122,9 +133,10 @@ impl<S: Store> World<S> {
         self.new_key_with(bot, lifetime, &["projects:read", "projects:write"])
     }
 
+    /// Every key a world mints comes from here, and is recorded so no log may hold it.
     pub fn new_key_with(&self, bot: &BotUser, lifetime: TimeDelta, scopes: &[&str]) -> (NewKey, RawKey) {
         let expiry = Expiry::at(self.now() + lifetime, self.now(), self.limits.max_key_lifetime).unwrap();
-        NewKey::issue(
+        let (new, raw) = NewKey::issue(
             &bot.team_id,
             bot.id,
             Name::parse("deploy key", 100).unwrap(),
@@ -132,7 +144,9 @@ impl<S: Store> World<S> {
             expiry,
             &self.owner,
             self.now(),
-        )
+        );
+        crate::leaks::record(raw.expose());
+        (new, raw)
     }
 
     /// A stored key for `bot`, valid for 30 days.

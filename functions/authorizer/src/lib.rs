@@ -14,9 +14,19 @@
 //! for every route. An HTTP API answer is about one route, so with caching on the route must
 //! be part of the cache key; the SAM template does that.
 //!
+//! An HTTP API payload 1.0 event is refused (an error, client 500) with a fixed message: this
+//! authorizer answers payload 2.0 with simple responses.
+//!
+//! Before any rule is matched, an HTTP API request whose path a backend could read as another
+//! path (`..`, `%2F`, `\`, `//`, …; see `nico_keys::routes::path_refusal`) is denied with the
+//! reason `unsafe_path`. A REST policy cannot know the path it will be applied to, so it denies
+//! the method ARNs of such paths explicitly (`nico_keys::routes::REFUSED_PATH_PATTERNS`).
+//!
 //! Every decision is one structured log line (decision, reason, key id, shape, latency). The
 //! bearer value, the secret and its digest are never logged: the key id is read from the
-//! parsed token, and errors carry no input.
+//! parsed token, and errors carry no input. Reading the event cannot fail on any JSON value
+//! ([`AuthorizerEvent`]), so `lambda_runtime` never logs or returns a deserialisation error,
+//! which would quote the value it choked on.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,6 +74,8 @@ pub enum Reason {
     Rejected(Rejection),
     /// A valid key whose scopes do not open the route.
     RouteNotInScopes,
+    /// An HTTP API path a backend could read as another path: refused before any rule.
+    UnsafePath,
     /// The store did not answer: fail closed.
     StoreUnavailable,
     /// Not an event this authorizer understands.
@@ -78,6 +90,7 @@ impl Reason {
             Self::MissingBearer => "missing_bearer",
             Self::Rejected(rejection) => rejection.reason(),
             Self::RouteNotInScopes => "route_not_in_scopes",
+            Self::UnsafePath => "unsafe_path",
             Self::StoreUnavailable => "store_unavailable",
             Self::BadEvent => "bad_event",
         }
@@ -204,7 +217,12 @@ impl<S: CredentialStore> Authorizer<S> {
         };
         let parsed = call.bearer.as_deref().and_then(token::bearer).map(token::parse);
         let key_id = parsed.as_ref().and_then(|p| p.as_ref().ok()).map(|p| p.key_id().to_string());
+        let unsafe_path = match &call.target {
+            Target::Http { path, .. } => routes::path_refusal(path).is_some(),
+            Target::Rest { .. } => false,
+        };
         let verdict = match parsed {
+            _ if unsafe_path => Err(Verdict::Denied(Reason::UnsafePath)),
             None => Err(Verdict::Denied(Reason::MissingBearer)),
             Some(Err(e)) => Err(Verdict::Denied(Reason::Rejected(Rejection::Format(e)))),
             Some(Ok(parsed)) => match self.store.verify_parsed(&parsed, self.clock.now()).await {
@@ -300,7 +318,8 @@ fn deny(shape: Shape, reason: Reason) -> Answer {
 }
 
 /// The REST answer for a valid key: allow exactly the ARNs its scopes open, whatever route was
-/// asked for; if they open none, an explicit Deny of the whole API (an empty policy is invalid).
+/// asked for, and deny the ARNs of refused paths; if they open none, an explicit Deny of the
+/// whole API (an empty policy is invalid).
 fn policy_response(
     principal: &Principal,
     rules: &RouteRules,
@@ -312,18 +331,25 @@ fn policy_response(
         .into_iter()
         .map(|pattern| format!("{api_arn}/{stage}/{pattern}"))
         .collect();
-    let mut statement = IamPolicyStatement::default();
-    statement.action = vec!["execute-api:Invoke".to_owned()];
-    if resources.is_empty() {
-        statement.effect = IamPolicyEffect::Deny;
-        statement.resource = vec![format!("{api_arn}/*")];
+    let statement = |effect, resource| {
+        let mut statement = IamPolicyStatement::default();
+        statement.action = vec!["execute-api:Invoke".to_owned()];
+        statement.effect = effect;
+        statement.resource = resource;
+        statement
+    };
+    let statements = if resources.is_empty() {
+        vec![statement(IamPolicyEffect::Deny, vec![format!("{api_arn}/*")])]
     } else {
-        statement.effect = IamPolicyEffect::Allow;
-        statement.resource = resources;
-    }
+        // Whatever the key may call, never a path a backend could read as another path: an
+        // explicit Deny wins over any Allow, and depends on nothing but the API and stage.
+        let refused =
+            routes::REFUSED_PATH_PATTERNS.iter().map(|p| format!("{api_arn}/{stage}/{p}")).collect();
+        vec![statement(IamPolicyEffect::Allow, resources), statement(IamPolicyEffect::Deny, refused)]
+    };
     let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
     policy.version = Some("2012-10-17".to_owned());
-    policy.statement = vec![statement];
+    policy.statement = statements;
     let mut response = ApiGatewayCustomAuthorizerResponse::default();
     response.principal_id = Some(principal.bot_id.to_string());
     response.policy_document = policy;
@@ -331,8 +357,8 @@ fn policy_response(
     AuthorizerResponse::Policy(response)
 }
 
-/// The authorizer's input: the fields of the three event shapes that decisions need, and
-/// nothing else.
+/// The authorizer's input: the fields of the event shapes that decisions need, and nothing
+/// else.
 ///
 /// API Gateway sends much more (every header, query parameters, the request context); the
 /// `aws_lambda_events` request types build all of it into owned maps only for it to be
@@ -341,90 +367,459 @@ fn policy_response(
 /// unknown fields are skipped without being built, and of the headers only `Authorization`
 /// (in any case) is kept. The fixtures under `tests/fixtures/apigw/` are the AWS
 /// documentation's examples of each shape, and the tests read them through this type.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// **Reading it cannot fail on any JSON value.** A field of an unexpected type counts as
+/// absent (an HTTP API payload 1.0 event's `identitySource` is a string, not a list), and
+/// anything that is not an object is an event without fields; [`read_event`] then refuses what
+/// it cannot use, with a fixed message. A deserialisation error would be logged and returned
+/// by `lambda_runtime`, and serde's messages quote the value they choked on, which may be the
+/// `Authorization` header. What `serde_json` still refuses is input that is not JSON (Lambda's
+/// Invoke API refuses that before the function runs) or nested deeper than 128 levels; those
+/// messages hold a fixed text, a position and a path of `?` and list indexes, never a part of
+/// the input: field names are read as bytes, which `serde_path_to_error` does not record.
+///
+/// Its `Debug` shows only the event's type and version, and which fields were given.
+#[derive(Default)]
 pub struct AuthorizerEvent {
-    #[serde(rename = "type")]
     kind: Option<String>,
     version: Option<String>,
     /// REST `TOKEN`.
     authorization_token: Option<String>,
     /// REST `TOKEN` and `REQUEST`.
     method_arn: Option<String>,
-    /// REST `REQUEST` and HTTP API 2.0.
-    #[serde(default, deserialize_with = "authorization_header")]
-    headers: Option<String>,
+    /// REST `REQUEST` and HTTP API 2.0: the `Authorization` header, in any case.
+    authorization: Option<String>,
     /// HTTP API 2.0.
     raw_path: Option<String>,
-    identity_source: Option<Vec<String>>,
-    request_context: Option<RequestContext>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RequestContext {
+    /// HTTP API 2.0: the first identity source.
+    identity_source: Option<String>,
+    /// HTTP API 2.0: `requestContext.stage`.
     stage: Option<String>,
-    http: Option<HttpDescription>,
+    /// HTTP API 2.0: `requestContext.http.method`.
+    http_method: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct HttpDescription {
-    method: Option<String>,
+impl std::fmt::Debug for AuthorizerEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// Known values as they are; anything else, which may be anything, is not shown.
+        fn known(value: Option<&str>, known: &[&'static str]) -> &'static str {
+            match value {
+                None => "absent",
+                Some(v) => known.iter().find(|k| **k == v).copied().unwrap_or("<other>"),
+            }
+        }
+        let given = |field: &Option<String>| if field.is_some() { "<given>" } else { "absent" };
+        f.debug_struct("AuthorizerEvent")
+            .field("type", &known(self.kind.as_deref(), &["TOKEN", "REQUEST"]))
+            .field("version", &known(self.version.as_deref(), &["1.0", "2.0"]))
+            .field("authorizationToken", &given(&self.authorization_token))
+            .field("methodArn", &given(&self.method_arn))
+            .field("authorization", &given(&self.authorization))
+            .field("rawPath", &given(&self.raw_path))
+            .field("identitySource", &given(&self.identity_source))
+            .field("stage", &given(&self.stage))
+            .field("method", &given(&self.http_method))
+            .finish()
+    }
 }
 
-/// Reads a header map, keeping only the `Authorization` value (names are case-insensitive).
-fn authorization_header<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    struct Headers;
-    impl<'de> serde::de::Visitor<'de> for Headers {
+impl<'de> Deserialize<'de> for AuthorizerEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(lenient::Event)
+    }
+}
+
+/// Visitors that accept every JSON value: what a field cannot use counts as absent. Their only
+/// errors are the deserializer's own (input that is not JSON).
+mod lenient {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::AuthorizerEvent;
+
+    /// The visit methods of the JSON value kinds a visitor has no use for: they are absent
+    /// (`Default`), containers skipped whole.
+    macro_rules! absent {
+        (scalars) => {
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+        };
+        (str) => {
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Default::default())
+            }
+        };
+        (seq) => {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Default::default())
+            }
+        };
+        (map) => {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                // Names as bytes (see `FieldName`), values skipped whole by the deserializer.
+                while map.next_key_seed(OneOf(&[]))?.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(Default::default())
+            }
+        };
+    }
+
+    /// The top level: an object of the fields below; anything else has none of them.
+    pub(super) struct Event;
+
+    /// The names of the fields read; every other name is skipped, its value unread.
+    enum Field {
+        Type,
+        Version,
+        AuthorizationToken,
+        MethodArn,
+        Headers,
+        RawPath,
+        IdentitySource,
+        RequestContext,
+        Other,
+    }
+
+    impl<'de> Visitor<'de> for Event {
+        type Value = AuthorizerEvent;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        absent!(scalars);
+        absent!(str);
+        absent!(seq);
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut event = AuthorizerEvent::default();
+            while let Some(field) = map.next_key_seed(FieldName)? {
+                match field {
+                    Field::Type => event.kind = map.next_value_seed(Text)?,
+                    Field::Version => event.version = map.next_value_seed(Text)?,
+                    Field::AuthorizationToken => event.authorization_token = map.next_value_seed(Text)?,
+                    Field::MethodArn => event.method_arn = map.next_value_seed(Text)?,
+                    Field::Headers => event.authorization = map.next_value_seed(AuthorizationHeader)?,
+                    Field::RawPath => event.raw_path = map.next_value_seed(Text)?,
+                    Field::IdentitySource => event.identity_source = map.next_value_seed(FirstText)?,
+                    Field::RequestContext => {
+                        let context = map.next_value_seed(Context)?;
+                        (event.stage, event.http_method) = (context.stage, context.method);
+                    }
+                    Field::Other => drop(map.next_value::<IgnoredAny>()?),
+                }
+            }
+            Ok(event)
+        }
+    }
+
+    /// A field name, compared without being copied.
+    ///
+    /// Names are read as bytes (`deserialize_bytes`): `serde_path_to_error`, which
+    /// `lambda_runtime` reads events through, records a name read as a string and puts it in
+    /// the path of an error, and an object's field names are input too (a header's name, say).
+    /// Read as bytes, a name is not recorded, so even an error on input that is not JSON names
+    /// no part of it. Values skipped whole (`IgnoredAny`) are skipped by `serde_json` itself,
+    /// so names inside them are never seen by anyone.
+    struct FieldName;
+
+    impl<'de> DeserializeSeed<'de> for FieldName {
+        type Value = Field;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+            deserializer.deserialize_bytes(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for FieldName {
+        type Value = Field;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<Field, E> {
+            Ok(match name {
+                b"type" => Field::Type,
+                b"version" => Field::Version,
+                b"authorizationToken" => Field::AuthorizationToken,
+                b"methodArn" => Field::MethodArn,
+                b"headers" => Field::Headers,
+                b"rawPath" => Field::RawPath,
+                b"identitySource" => Field::IdentitySource,
+                b"requestContext" => Field::RequestContext,
+                _ => Field::Other,
+            })
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Field, E> {
+            self.visit_bytes(name.as_bytes())
+        }
+    }
+
+    /// A string, else absent.
+    struct Text;
+
+    impl<'de> DeserializeSeed<'de> for Text {
         type Value = Option<String>;
 
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a map of headers")
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Text {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
         }
 
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
+        absent!(scalars);
+        absent!(seq);
+        absent!(map);
+
+        fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(Some(value.to_owned()))
+        }
+    }
+
+    /// The first element of a list, if it is a string; else absent.
+    struct FirstText;
+
+    impl<'de> DeserializeSeed<'de> for FirstText {
+        type Value = Option<String>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for FirstText {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
         }
 
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
+        absent!(scalars);
+        absent!(str);
+        absent!(map);
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element_seed(Text)?.flatten();
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+
+    /// Of a header object, the `Authorization` value (names in any case; a value that is not a
+    /// string is ignored; of several, the last).
+    struct AuthorizationHeader;
+
+    impl<'de> DeserializeSeed<'de> for AuthorizationHeader {
+        type Value = Option<String>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for AuthorizationHeader {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
         }
 
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        absent!(scalars);
+        absent!(str);
+        absent!(seq);
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut found = None;
-            while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if name.eq_ignore_ascii_case("authorization") {
-                    found = Some(map.next_value::<String>()?);
+            while let Some(is_authorization) = map.next_key_seed(IsAuthorization)? {
+                if is_authorization {
+                    found = map.next_value_seed(Text)?.or(found);
                 } else {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
             Ok(found)
         }
     }
-    deserializer.deserialize_any(Headers)
+
+    /// Whether a header name is `Authorization`, in any case.
+    struct IsAuthorization;
+
+    impl<'de> DeserializeSeed<'de> for IsAuthorization {
+        type Value = bool;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+            deserializer.deserialize_bytes(self) // as bytes: see `FieldName`
+        }
+    }
+
+    impl<'de> Visitor<'de> for IsAuthorization {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a header name")
+        }
+
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<bool, E> {
+            Ok(name.eq_ignore_ascii_case(b"authorization"))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<bool, E> {
+            self.visit_bytes(name.as_bytes())
+        }
+    }
+
+    /// `requestContext`: its `stage` and `http.method`.
+    #[derive(Default)]
+    pub(super) struct RequestContext {
+        stage: Option<String>,
+        method: Option<String>,
+    }
+
+    struct Context;
+
+    impl<'de> DeserializeSeed<'de> for Context {
+        type Value = RequestContext;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Context {
+        type Value = RequestContext;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        absent!(scalars);
+        absent!(str);
+        absent!(seq);
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut context = RequestContext::default();
+            while let Some(field) = map.next_key_seed(OneOf(&["stage", "http"]))? {
+                match field {
+                    Some(0) => context.stage = map.next_value_seed(Text)?,
+                    Some(_) => context.method = map.next_value_seed(HttpMethod)?,
+                    None => drop(map.next_value::<IgnoredAny>()?),
+                }
+            }
+            Ok(context)
+        }
+    }
+
+    /// Which of a few names a field name is, compared without being copied.
+    struct OneOf(&'static [&'static str]);
+
+    impl<'de> DeserializeSeed<'de> for OneOf {
+        type Value = Option<usize>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_bytes(self) // as bytes: see `FieldName`
+        }
+    }
+
+    impl<'de> Visitor<'de> for OneOf {
+        type Value = Option<usize>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_bytes<E>(self, name: &[u8]) -> Result<Self::Value, E> {
+            Ok(self.0.iter().position(|known| known.as_bytes() == name))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+            self.visit_bytes(name.as_bytes())
+        }
+    }
+
+    /// `requestContext.http`: its `method`.
+    struct HttpMethod;
+
+    impl<'de> DeserializeSeed<'de> for HttpMethod {
+        type Value = Option<String>;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for HttpMethod {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        absent!(scalars);
+        absent!(str);
+        absent!(seq);
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut method = None;
+            while let Some(field) = map.next_key_seed(OneOf(&["method"]))? {
+                if field.is_some() {
+                    method = map.next_value_seed(Text)?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(method)
+        }
+    }
 }
 
 fn read_event(event: AuthorizerEvent) -> Result<Call, AuthorizerError> {
     match (event.kind.as_deref(), event.version.as_deref()) {
         (Some("REQUEST"), Some("2.0")) => {
-            let context = event.request_context.unwrap_or_default();
-            let method = context.http.and_then(|http| http.method);
-            let method = method.ok_or(AuthorizerError::BadEvent("HTTP API event without a method"))?;
+            let method =
+                event.http_method.ok_or(AuthorizerError::BadEvent("HTTP API event without a method"))?;
             let raw_path = event.raw_path.as_deref().unwrap_or("/");
-            let path = routes::strip_stage(raw_path, context.stage.as_deref()).to_owned();
-            let bearer = event.headers.or_else(|| event.identity_source.and_then(|s| s.into_iter().next()));
+            let path = routes::strip_stage(raw_path, event.stage.as_deref()).to_owned();
+            let bearer = event.authorization.or(event.identity_source);
             Ok(Call { shape: Shape::Http, bearer, target: Target::Http { method, path } })
         }
+        (Some("REQUEST"), Some("1.0")) => Err(AuthorizerError::BadEvent(
+            "HTTP API payload format 1.0 is not supported: set the authorizer's payload format version to 2.0",
+        )),
         (Some("TOKEN"), _) => Ok(Call {
             shape: Shape::Token,
             bearer: event.authorization_token,
             target: rest_target(event.method_arn.as_deref())?,
         }),
-        (Some("REQUEST"), _) => Ok(Call {
+        (Some("REQUEST"), None) => Ok(Call {
             shape: Shape::Request,
-            bearer: event.headers,
+            bearer: event.authorization,
             target: rest_target(event.method_arn.as_deref())?,
         }),
         _ => Err(AuthorizerError::BadEvent("neither TOKEN, REQUEST nor HTTP API 2.0")),
@@ -452,6 +847,55 @@ fn rest_target(method_arn: Option<&str>) -> Result<Target, AuthorizerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `input` as `lambda_runtime` does.
+    fn as_the_runtime_reads(input: &str) -> Result<AuthorizerEvent, String> {
+        let mut json = serde_json::Deserializer::from_slice(input.as_bytes());
+        serde_path_to_error::deserialize(&mut json).map_err(|e| format!("{e} | {e:?}"))
+    }
+
+    #[test]
+    fn any_json_value_is_read_and_fields_of_the_wrong_type_are_absent() {
+        for input in
+            ["null", "7", "\"SECRET\"", "[\"SECRET\"]", "{}", r#"{"type": ["SECRET"], "headers": "SECRET"}"#]
+        {
+            let event = as_the_runtime_reads(input).unwrap();
+            assert!(!format!("{event:?}").contains("SECRET"), "{input}");
+        }
+        let event = as_the_runtime_reads(
+            r#"{"type": "REQUEST", "version": "2.0", "identitySource": "Bearer SECRET",
+                "headers": {"AUTHORIZATION": 1, "x": {"authorization": "SECRET"}}, "rawPath": "/a",
+                "requestContext": {"http": {"method": "GET"}, "stage": ["SECRET"]}}"#,
+        )
+        .unwrap();
+        assert_eq!((event.identity_source, event.authorization, event.stage), (None, None, None));
+        assert_eq!((event.raw_path.as_deref(), event.http_method.as_deref()), (Some("/a"), Some("GET")));
+        let event = as_the_runtime_reads(
+            r#"{"headers": {"Authorization": "Bearer a", "authorization": "Bearer b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.authorization.as_deref(), Some("Bearer b"), "of several, the last");
+        let debug = format!("{event:?}");
+        assert!(debug.contains("authorization: \"<given>\"") && !debug.contains("Bearer"), "{debug}");
+    }
+
+    #[test]
+    fn an_error_on_input_that_is_not_json_names_no_part_of_it() {
+        let deep = format!(r#"{{"SECRET": {}"#, "[".repeat(200));
+        for input in [
+            r#"{"metSECRET": tru"#,
+            r#"{"headers": {"SECRET": "x", "authSECRET": tr"#,
+            r#"{"requestContext": {"http": {"SECRET": }}}"#,
+            r#"{"SECRET": {"SECRET": [1, {"SECRET": nul"#,
+            r#"{"type": "SEC\qRET"}"#,
+            r#"{"identitySource": {"SECRET": 1, "x": tr"#,
+            r#"{"headers": 1, "requestContext": {"http": [{"SECRET": 1}], "stage": {"SECRET": }}}"#,
+            deep.as_str(),
+        ] {
+            let error = as_the_runtime_reads(input).expect_err("not JSON");
+            assert!(!error.contains("SECRET"), "{input}");
+        }
+    }
 
     #[test]
     fn method_arns_split_into_api_stage_method_and_path() {

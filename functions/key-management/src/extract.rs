@@ -3,7 +3,11 @@
 //! Bodies are read into `#[serde(deny_unknown_fields)]` structs through `serde_path_to_error`,
 //! so every refusal names its field: a wrong type, an unknown field, a field given twice (JSON
 //! allows it and would silently keep the last one; this API refuses it). Messages are this
-//! module's own, never serde's, which quote the offending input.
+//! module's own, chosen from a fixed list, never serde's, which quote the offending input: the
+//! only part of a request a refusal repeats is the name of the field at fault.
+//!
+//! Claims are read with the identity types' strict constructor (`parse_claim`): no control
+//! characters and no invisible formatting characters in `sub` or the team.
 
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
@@ -48,12 +52,15 @@ impl Caller {
         }
         .ok_or(ApiError::Unauthenticated)?;
         let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        let subject = claim("sub").and_then(|s| Subject::parse(s).ok()).ok_or(ApiError::Unauthenticated)?;
-        let team = claim(&names.team).and_then(|t| TeamId::parse(t).ok()).ok_or(ApiError::Unauthenticated)?;
+        let subject =
+            claim("sub").and_then(|s| Subject::parse_claim(s).ok()).ok_or(ApiError::Unauthenticated)?;
+        let team =
+            claim(&names.team).and_then(|t| TeamId::parse_claim(t).ok()).ok_or(ApiError::Unauthenticated)?;
         let role = claim(&names.role).map(str::to_owned);
         let is_owner = role.as_deref() == Some(OWNER_ROLE);
         // Shown back to the person only; one that could not be an identity is left out.
-        let display_name = claim(&names.display).filter(|v| Subject::parse(v).is_ok()).map(str::to_owned);
+        let display_name =
+            claim(&names.display).filter(|v| Subject::parse_claim(v).is_ok()).map(str::to_owned);
         Ok(Self { subject, team, role, is_owner, display_name })
     }
 
@@ -86,7 +93,10 @@ pub(crate) fn required_body<T: DeserializeOwned>(request: &Request) -> Result<T,
     json_body(request)?.ok_or_else(|| ApiError::field("body", "is required"))
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Reads a whole body as `T`: a JSON object with only `T`'s fields, each at most once. The
+/// error names the field at fault (`body` for the body as a whole) with a message from a fixed
+/// list; public so the fuzz targets can drive it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
@@ -98,7 +108,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = e.inner().to_string();
         match e.path().iter().next() {
             Some(serde_path_to_error::Segment::Map { key }) => ApiError::field(key, problem(&message)),
-            _ => match quoted(&message) {
+            _ => match struct_level_field(&message) {
                 Some(field) => ApiError::field(field, problem(&message)),
                 None => ApiError::field("body", "is invalid"),
             },
@@ -108,31 +118,37 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// What is wrong, in this API's words, from serde's message (which names the field in
-/// backquotes for struct-level problems, and quotes the input for value-level ones).
-fn problem(serde_message: &str) -> String {
+/// What is wrong, in this API's words, from serde's message: one of a fixed list, so nothing
+/// of the input (which serde quotes for value-level problems) can reach the answer.
+fn problem(serde_message: &str) -> &'static str {
     if serde_message.starts_with("unknown field") {
-        "is not a field of this request".into()
+        return "is not a field of this request";
     } else if serde_message.starts_with("duplicate field") {
-        "is given more than once".into()
+        return "is given more than once";
     } else if serde_message.starts_with("missing field") {
-        "is required".into()
-    } else if let Some((_, expected)) = serde_message.split_once(", expected ") {
-        let expected = expected.split(" at line ").next().unwrap_or(expected);
-        match expected {
-            "u64" | "u32" | "i64" => "must be a whole number".into(),
-            "a sequence" => "must be a list".into(),
-            other => format!("must be {other}"),
-        }
-    } else {
-        "is invalid".into()
+        return "is required";
+    }
+    // `invalid type: string "<input>", expected u64 at line 1 column 9`: what was expected is
+    // the text between serde's last `, expected ` and its position suffix. The input may hold
+    // either phrase, so both are searched from the end, and only known answers are used.
+    let without_position = serde_message.rsplit_once(" at line ").map_or(serde_message, |(m, _)| m);
+    match without_position.rsplit_once(", expected ").map(|(_, expected)| expected) {
+        Some("a string") => "must be a string",
+        Some("a sequence") => "must be a list",
+        Some("a boolean") => "must be true or false",
+        Some("u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize") => "must be a whole number",
+        _ => "is invalid",
     }
 }
 
-/// The first `backquoted` word of a serde message: the field of a struct-level problem.
-fn quoted(serde_message: &str) -> Option<&str> {
-    let (_, rest) = serde_message.split_once('`')?;
-    rest.split_once('`').map(|(field, _)| field)
+/// The field a struct-level problem is about (`missing field `name``, `duplicate field
+/// `name``, `unknown field `colour`, expected …`), serde's first backquoted word.
+fn struct_level_field(serde_message: &str) -> Option<&str> {
+    ["unknown field", "duplicate field", "missing field"]
+        .iter()
+        .any(|prefix| serde_message.starts_with(prefix))
+        .then(|| serde_message.split_once('`')?.1.split_once('`').map(|(field, _)| field))
+        .flatten()
 }
 
 /// A required field of a body, present and not null.
@@ -195,6 +211,12 @@ mod tests {
             (r#"{name: 1}"#, "body", "is not valid JSON"),
             (r#"{"name": "a"} trailing"#, "body", "is not valid JSON"),
             (r#"{"name": "a""#, "body", "is not valid JSON"),
+            (r#"{"name": true}"#, "name", "must be a string"),
+            (r#"{"name": {"secret-value": 1}}"#, "name", "must be a string"),
+            // The input itself holds serde's phrases: still nothing of it comes back.
+            (r#"{"grace_seconds": "x, expected secret-value"}"#, "grace_seconds", "must be a whole number"),
+            (r#"{"scopes": "a, expected secret-value at line 9"}"#, "scopes", "must be a list"),
+            (r#"{"name": ["`secret-value`"]}"#, "name", "must be a string"),
         ];
         for (json, field, message) in cases {
             let (got_field, got_message) = refusal(json);

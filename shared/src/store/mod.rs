@@ -17,6 +17,7 @@
 //!   that key fails;
 //! * a team only ever sees its own bot users and keys: another team's ids read as not found.
 
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -221,6 +221,13 @@ async fn the_rest_policy_and_the_http_decision_agree_on_every_path() {
         "/p/x",
         "/p12/x",
         "/GET/projects/1",
+        // Paths a backend could read as another one: refused by both.
+        "/projects/../billing",
+        "/projects/%2e%2e/admin/x/audit",
+        "/projects/..%2Fp1/x",
+        "/admin/x/audit/",
+        "/admin/x//audit",
+        "/projects/1/.",
     ];
     for scopes in scope_sets {
         let (_, raw) = s.world.key_for_scopes(&bot, scopes).await;
@@ -239,6 +246,71 @@ async fn the_rest_policy_and_the_http_decision_agree_on_every_path() {
                 );
             }
         }
+    }
+}
+
+/// Paths under `GET /projects/*` that a normalising backend would serve as another path.
+const TRICKS: [&str; 12] = [
+    "/projects/../billing",
+    "/projects/%2e%2e/billing",
+    "/projects/%2E%2E/billing",
+    "/projects/..%2Fbilling",
+    "/projects/..%2fbilling",
+    "/projects/..%5Cbilling",
+    "/projects/..\\billing",
+    "/projects/..;/billing",
+    "/projects/%252e%252e/billing",
+    "/projects//billing",
+    "/projects/1/./",
+    "/projects/",
+];
+
+#[tokio::test]
+async fn a_path_a_backend_could_read_as_another_is_refused_in_every_shape_without_a_store_read() {
+    let (logs, _guard) = CapturedLogs::start();
+    let s = setup().await;
+    let bot = s.world.bot().await;
+    let (_, raw) = s.world.key_for_scopes(&bot, &["projects:read"]).await;
+    let header = bearer(raw.expose());
+    assert!(
+        s.call(Shape::Http, Some(&header), "GET", "/projects/1").await.lets_through("GET", "/projects/1")
+    );
+
+    for path in TRICKS {
+        s.authorizer.store().take_reads();
+        let http = s.call(Shape::Http, Some(&header), "GET", path).await;
+        assert!(http.is_refusal(Shape::Http), "{path}: {http:?}");
+        assert_eq!(s.authorizer.store().take_reads(), 0, "{path}: refused before the store");
+        for shape in [Shape::Token, Shape::Request] {
+            let outcome = s.call(shape, Some(&header), "GET", path).await;
+            assert!(matches!(outcome, Outcome::Policy(_)), "REST answers with the key's policy");
+            assert!(!outcome.lets_through("GET", path), "{shape:?} {path}: the policy denies it");
+        }
+    }
+    let refused =
+        logs.lines().into_iter().filter(|l| l["reason"] == "unsafe_path" && l["decision"] == "deny").count();
+    assert_eq!(refused, TRICKS.len(), "one unsafe_path line per refused HTTP API call");
+}
+
+#[tokio::test]
+async fn the_rest_policy_denies_every_refused_path_explicitly_and_nothing_else() {
+    let s = setup().await;
+    let bot = s.world.bot().await;
+    let (_, raw) = s.world.key_for_scopes(&bot, &["projects:read"]).await;
+    let Outcome::Policy(policy) = s.call(Shape::Token, Some(&bearer(raw.expose())), "GET", "/").await else {
+        panic!("no policy")
+    };
+    let deny = &policy["policyDocument"]["Statement"][1];
+    assert_eq!(deny["Effect"], "Deny");
+    let denied: Vec<String> =
+        deny["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = nico_keys::routes::REFUSED_PATH_PATTERNS
+        .iter()
+        .map(|pattern| format!("{}/{}/{pattern}", apigw::API_ARN, apigw::STAGE))
+        .collect();
+    assert_eq!(denied, expected);
+    for path in ["/projects/1", "/projects/a.b/c", "/projects/.well-known", "/projects/%41"] {
+        assert!(policy_allows(&policy, &apigw::method_arn("GET", path)), "{path}");
     }
 }
 

@@ -15,10 +15,13 @@
 //! - [`management_api`]: the management API with HTTP API 2.0 events, on moto.
 //! - [`local_e2e`]: the local runner as a process, over real HTTP.
 //! - [`oidc`]: signing in against the runner's dev OIDC issuer, over real HTTP.
+//! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
+//!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 
 mod authorizer;
 mod faults;
+mod hostile_input;
 mod infra;
 mod local_e2e;
 mod management_api;

@@ -68,6 +68,7 @@ impl App {
         let headers = response.headers().clone();
         let text = String::from_utf8(response.body().to_vec()).unwrap();
         let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        nico_keys_tests::leaks::record_tokens_in(&body);
         assert_documented(request, status);
         Answer { status, headers, body, text }
     }
@@ -309,6 +310,44 @@ async fn each_invalid_request_gets_its_status_and_names_the_field() {
     let wrong_method = app.call("PUT", "/v1/bots", None).await;
     wrong_method.expect(405);
     assert_eq!(wrong_method.headers["allow"], "GET, POST");
+}
+
+#[tokio::test]
+async fn names_and_identities_with_invisible_formatting_characters_are_refused() {
+    let app = app().await;
+    let bot = app.bot().await;
+    // Bidi override, zero-width space, line and paragraph separators, byte order mark, soft hyphen.
+    for c in ['\u{202E}', '\u{200B}', '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{00AD}'] {
+        let name = format!("ci{c}bot");
+        let answer = app.call("POST", "/v1/bots", Some(json!({"name": name}))).await;
+        answer.expect(400);
+        assert_eq!(
+            (answer.error_code(), answer.field()),
+            ("validation_failed", "name"),
+            "U+{:04X}",
+            c as u32
+        );
+        let body =
+            json!({"name": name, "expires_at": app.expiry(TimeDelta::days(1)), "scopes": ["projects:read"]});
+        let answer = app.call("POST", &format!("/v1/bots/{bot}/keys"), Some(body)).await;
+        answer.expect(400);
+        assert_eq!(
+            (answer.error_code(), answer.field()),
+            ("validation_failed", "name"),
+            "U+{:04X}",
+            c as u32
+        );
+
+        let team = format!("team{c}a");
+        let answer = app.as_team(&team, "owner", "GET", "/v1/bots", None).await;
+        assert_eq!(answer.expect(401).error_code(), "unauthenticated", "team claim with U+{:04X}", c as u32);
+        let mut request = ApiRequest::new("GET", "/v1/bots");
+        request.claims(&[("sub", &format!("owner{c}1")), ("team_id", "team-a"), ("role", "owner")]);
+        assert_eq!(app.send(&request).await.expect(401).error_code(), "unauthenticated");
+    }
+    let listed = app.call("GET", "/v1/bots", None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "no refused request left anything behind");
+    assert_eq!(app.call("GET", &format!("/v1/bots/{bot}/keys"), None).await.body["items"], json!([]));
 }
 
 #[tokio::test]
