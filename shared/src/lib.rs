@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod ids;
 pub mod model;
 pub mod routes;
@@ -20,6 +21,7 @@ pub mod token;
 
 pub use clock::{Clock, FileClock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
+pub use duration::Span;
 pub use ids::{BotId, KeyId};
 pub use model::{ApiKey, BotUser, KeyStatus, Name, Principal, Subject, TeamId};
 pub use scope::{Scope, ScopeCatalog, Scopes};
