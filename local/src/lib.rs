@@ -5,6 +5,8 @@
 //!   the HTTP API payload 2.0 event API Gateway would send, claims included.
 //! * `/oidc/…` is the dev OIDC issuer whose tokens it accepts ([`oidc`]), unless the runner
 //!   checks a real identity provider's tokens instead ([`discovery`]).
+//! * `/console/…` is the web console, served as the management function serves it
+//!   (`key_management::console`), signing in with the dev issuer's console client.
 //! * `/echo/…` is an unprotected echo, the baseline for load comparisons.
 //! * Every other path is the example protected API: the authorizer handler is called with the
 //!   event API Gateway would send (HTTP API 2.0 by default, REST `TOKEN` in
@@ -43,6 +45,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use key_management::Api;
+use key_management::console::{self, ConsoleSettings};
 use nico_keys::routes::glob_matches;
 use nico_keys::store::Store;
 use nico_keys::{Clock, Config, token};
@@ -120,6 +123,7 @@ pub struct Gateway<S> {
     sign_in: SignIn,
     mode: Mode,
     clock: Arc<dyn Clock>,
+    console: ConsoleSettings,
 }
 
 impl<S: Store + Clone> Gateway<S> {
@@ -127,7 +131,19 @@ impl<S: Store + Clone> Gateway<S> {
         let authorizer =
             authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock));
         let api = Api::new(store, config, Arc::clone(&clock));
-        Self { api, authorizer, sign_in, mode, clock }
+        // The console signs in where the management API's tokens come from; with the dev
+        // issuer, as its registered console client.
+        let console = ConsoleSettings {
+            issuer: Some(sign_in.verifier.issuer().to_owned()),
+            client_id: sign_in.issuer.as_ref().map(|_| oidc::CONSOLE_CLIENT_ID.to_owned()),
+        };
+        Self { api, authorizer, sign_in, mode, clock, console }
+    }
+
+    /// Where the console signs in, instead of the default (the dev issuer's console client).
+    pub fn with_console(mut self, settings: ConsoleSettings) -> Self {
+        self.console = settings;
+        self
     }
 
     /// Answers one request. The log line holds the path, never the query or a header.
@@ -138,6 +154,9 @@ impl<S: Store + Clone> Gateway<S> {
         let response = if !request.header("host").is_some_and(is_loopback_host) {
             let message = "nico-local answers only requests addressed to localhost, 127.0.0.1 or [::1]";
             LocalResponse::message(421, "message", message)
+        } else if request.path == "/console/" {
+            // The one path with an empty segment answered: the console's address, redirected.
+            self.console(&request)
         } else if nico_keys::routes::path_refusal(&request.path).is_some() {
             self.denied()
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
@@ -147,6 +166,8 @@ impl<S: Store + Clone> Gateway<S> {
                 Some(issuer) => issuer.handle(&request, self.clock.now().timestamp()),
                 None => LocalResponse::message(404, "message", "Not Found"),
             }
+        } else if console::is_console_path(&request.path) {
+            self.console(&request)
         } else if request.path == "/echo" || request.path.starts_with("/echo/") {
             echo(&request, Value::Null)
         } else {
@@ -160,6 +181,14 @@ impl<S: Store + Clone> Gateway<S> {
             "request"
         );
         response
+    }
+
+    /// The web console's files, as the management function serves them.
+    fn console(&self, request: &LocalRequest) -> LocalResponse {
+        match request.method.parse() {
+            Ok(method) => local_response(&console::answer(&method, &request.path, &self.console)),
+            Err(_) => LocalResponse::message(400, "message", "Bad Request"),
+        }
     }
 
     /// API Gateway's answer when the authorizer denies the route.
@@ -196,16 +225,7 @@ impl<S: Store + Clone> Gateway<S> {
                 return internal_error();
             }
         };
-        let response = self.api.handle(request).await;
-        LocalResponse {
-            status: response.status().as_u16(),
-            headers: response
-                .headers()
-                .iter()
-                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-                .collect(),
-            body: response.body().to_vec(),
-        }
+        local_response(&self.api.handle(request).await)
     }
 
     /// Calls the authorizer with an event as `lambda_runtime` would deliver it.
@@ -281,6 +301,19 @@ pub fn is_loopback_url(url: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     is_loopback_host(host)
+}
+
+/// A function's response as the runner sends it.
+fn local_response(response: &lambda_http::Response<lambda_http::Body>) -> LocalResponse {
+    LocalResponse {
+        status: response.status().as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body: response.body().to_vec(),
+    }
 }
 
 fn unauthorized() -> LocalResponse {

@@ -33,6 +33,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use key_management::console::ConsoleSettings;
 use nico_keys::config::ClaimNames;
 use nico_keys::model::format_time;
 use nico_keys::store::Store;
@@ -291,7 +292,14 @@ async fn serve<S: Store + Clone + 'static>(
         now: clock.now(),
     };
     banner.print();
-    let gateway = Arc::new(Gateway::new(store, config, options.authorizer, sign_in, clock));
+    let external_issuer = sign_in.issuer.is_none().then(|| sign_in.verifier.issuer().to_owned());
+    let mut gateway = Gateway::new(store, config, options.authorizer, sign_in, clock);
+    // With your own identity provider the console signs in as CONSOLE_CLIENT_ID, as in Lambda.
+    if let Some(issuer) = external_issuer {
+        let settings = ConsoleSettings::from_env();
+        gateway = gateway.with_console(ConsoleSettings { issuer: settings.issuer.or(Some(issuer)), ..settings });
+    }
+    let gateway = Arc::new(gateway);
 
     loop {
         let (stream, _) = tokio::select! {
@@ -418,6 +426,7 @@ Owner token: none here. Sign in with your identity provider and export OWNER=<it
   management: {base}/v1/...      owner JWTs checked as API Gateway's JWT authorizer checks them
               (RSA, kid, iss, aud or client_id in {audiences}, exp, nbf, iat)
   protected:  {base}/projects/... behind the authorizer;  {base}/echo/... unprotected
+  console:    {base}/console/  (sign in there with the dev issuer's page)
 
 Owner token (team {OWNER_TEAM}, role {OWNER_ROLE}, valid {OWNER_HOURS} hours; others with `nico-local mint-token --help`):
 

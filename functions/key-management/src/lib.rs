@@ -14,6 +14,7 @@
 
 mod account;
 mod bots;
+pub mod console;
 pub mod error;
 pub mod extract;
 mod keys;
@@ -30,6 +31,7 @@ use nico_keys::{BotId, Clock, Config, KeyId};
 
 pub use crate::error::ApiError;
 pub use crate::extract::{Caller, MAX_BODY_BYTES, OWNER_ROLE};
+use crate::console::ConsoleSettings;
 use crate::routes::{Matched, Operation};
 pub use crate::views::{BotView, KeyView};
 
@@ -38,6 +40,7 @@ pub struct Api<S> {
     store: S,
     config: Config,
     clock: Arc<dyn Clock>,
+    console: ConsoleSettings,
 }
 
 /// One request on its way through a handler: who asks, for what, and when.
@@ -61,7 +64,13 @@ impl Ctx<'_> {
 
 impl<S: Store> Api<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>) -> Self {
-        Self { store, config, clock }
+        Self { store, config, clock, console: ConsoleSettings::default() }
+    }
+
+    /// Where the console served under `/console/` signs people in.
+    pub fn with_console(mut self, settings: ConsoleSettings) -> Self {
+        self.console = settings;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -79,6 +88,10 @@ impl<S: Store> Api<S> {
             _ => None,
         };
         let path = nico_keys::routes::strip_stage(request.uri().path(), stage);
+        // The console's files are public (API Gateway routes them with no authorizer).
+        if console::is_console_path(path) {
+            return Ok(console::answer(request.method(), path, &self.console));
+        }
         let matched = routes::find(request.method(), path)?;
         let caller = Caller::of(request, &self.config.claims)?;
         let ctx = Ctx { request, caller, now: self.clock.now(), matched };

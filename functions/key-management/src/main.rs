@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use key_management::Api;
+use key_management::console::ConsoleSettings;
 use lambda_http::{Request, service_fn};
 use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
 use nico_keys::{Config, SystemClock};
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let client = dynamodb::lambda_client(CallBudget::MANAGEMENT)
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
-    let api = Api::new(store, config, Arc::new(SystemClock));
+    let api = Api::new(store, config, Arc::new(SystemClock)).with_console(ConsoleSettings::from_env());
     let api = &api;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(request).await)

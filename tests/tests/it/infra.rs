@@ -28,6 +28,10 @@ const SETTINGS: [&str; 11] = [
     "DISPLAY_NAME_CLAIM",
 ];
 
+/// What the management function alone reads: where the web console signs in
+/// (`functions/key-management/src/console.rs`).
+const CONSOLE_SETTINGS: [&str; 2] = ["CONSOLE_OIDC_ISSUER", "CONSOLE_CLIENT_ID"];
+
 /// The Cargo binaries the two Rust functions are built from.
 const AUTHORIZER: &str = "authorizer";
 const MANAGEMENT: &str = "key-management";
@@ -217,17 +221,28 @@ fn every_setting_reaches_both_functions_from_a_parameter() {
         let (id, definition) = template.function(binary);
         let variables = definition["Properties"]["Environment"]["Variables"].as_object().expect("variables");
         let names: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
-        assert_eq!(names, SETTINGS.into(), "{id}: the environment is exactly the settings");
+        let mut expected: BTreeSet<&str> = SETTINGS.into();
+        if binary == MANAGEMENT {
+            expected.extend(CONSOLE_SETTINGS);
+        }
+        assert_eq!(names, expected, "{id}: the environment is exactly the settings");
         assert_eq!(variables["TABLE_NAME"], reference(template.table_id()), "{id}: TABLE_NAME");
         for variable in SETTINGS.iter().filter(|v| **v != "TABLE_NAME") {
             template.parameter_behind(id, definition, variable);
         }
-        assert_eq!(
-            template.function(AUTHORIZER).1["Properties"]["Environment"],
-            definition["Properties"]["Environment"],
-            "both functions get the same settings"
-        );
+        let shared = |definition: &Value| {
+            let mut variables = definition["Properties"]["Environment"]["Variables"].clone();
+            let map = variables.as_object_mut().expect("variables");
+            map.retain(|name, _| !CONSOLE_SETTINGS.contains(&name.as_str()));
+            variables
+        };
+        assert_eq!(shared(template.function(AUTHORIZER).1), shared(definition), "both functions get the same settings");
     }
+    // The console signs in with the JWT authorizer's issuer, as the console's client.
+    let (_, management) = template.function(MANAGEMENT);
+    let console = &management["Properties"]["Environment"]["Variables"];
+    assert_eq!(console["CONSOLE_OIDC_ISSUER"], reference("JwtIssuer"));
+    assert_eq!(console["CONSOLE_CLIENT_ID"], reference("ConsoleClientId"));
     // Every variable the code reads is among them.
     let config = std::fs::read_to_string(workspace().join("shared/src/config.rs")).expect("config.rs");
     let code = config.split("#[cfg(test)]").next().expect("the code before its tests");
@@ -327,6 +342,16 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
     let mut apis = BTreeSet::new();
     let routes: BTreeSet<(String, String)> = events
         .values()
+        .filter(|event| {
+            // The console's files are the only public routes, and only for GET.
+            let path = event["Properties"]["Path"].as_str().expect("Path");
+            let console = path == "/console" || path == "/console/{proxy+}";
+            if console {
+                assert_eq!(event["Properties"]["Method"], "GET", "{event}");
+                assert_eq!(event["Properties"]["Auth"], json!({"Authorizer": "NONE"}), "{event}");
+            }
+            !console
+        })
         .map(|event| {
             assert_eq!(event["Type"], "HttpApi", "{id}: {event}");
             let properties = &event["Properties"];

@@ -18,8 +18,10 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`console`]: the web console in Debian's Chromium, driven by Playwright, against the runner.
 
 mod authorizer;
+mod console;
 mod faults;
 mod hostile_input;
 mod infra;
