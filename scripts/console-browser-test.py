@@ -16,7 +16,6 @@ reported no Content Security Policy violation. Exit status 0 only when every cas
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -292,8 +291,15 @@ def pages(browser, out):
         page.set_viewport_size({"width": 1280, "height": 800})
 
     signed_out = browser.person()
+    first = []
+    signed_out.on("requestfinished", lambda request: first.append(request))
     signed_out.goto(f"{browser.base}/console/")
     expect(signed_out.get_by_role("button", name="Sign in")).to_be_visible()
+    signed_out.wait_for_load_state("networkidle")
+    sizes = [request.sizes() for request in first]
+    transferred = sum(size["responseBodySize"] + size["responseHeadersSize"] for size in sizes)
+    print(f"console first page: {len(first)} requests, {transferred} bytes transferred (limit 100000)")
+    check(transferred <= 100_000, f"the first page transfers {transferred} bytes, more than 100 KB")
     look(signed_out, "sign-in")
 
     owner = sign_in(browser, "local-owner", "owner", "owner@example.com")

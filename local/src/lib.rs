@@ -136,6 +136,7 @@ impl<S: Store + Clone> Gateway<S> {
         let console = ConsoleSettings {
             issuer: Some(sign_in.verifier.issuer().to_owned()),
             client_id: sign_in.issuer.as_ref().map(|_| oidc::CONSOLE_CLIENT_ID.to_owned()),
+            sign_in_origins: Vec::new(),
         };
         Self { api, authorizer, sign_in, mode, clock, console }
     }

@@ -297,7 +297,8 @@ async fn serve<S: Store + Clone + 'static>(
     // With your own identity provider the console signs in as CONSOLE_CLIENT_ID, as in Lambda.
     if let Some(issuer) = external_issuer {
         let settings = ConsoleSettings::from_env();
-        gateway = gateway.with_console(ConsoleSettings { issuer: settings.issuer.or(Some(issuer)), ..settings });
+        gateway =
+            gateway.with_console(ConsoleSettings { issuer: settings.issuer.or(Some(issuer)), ..settings });
     }
     let gateway = Arc::new(gateway);
 

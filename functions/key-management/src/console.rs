@@ -11,7 +11,8 @@
 //! `/console` and `/console/` lead to `/console/bots`, the first page.
 //! `GET /console/config.json` tells the console where to sign in: the OIDC issuer and the
 //! console's client id ([`ConsoleSettings`]; in Lambda `CONSOLE_OIDC_ISSUER` and
-//! `CONSOLE_CLIENT_ID`). Any other path without a file extension is a page of the console and
+//! `CONSOLE_CLIENT_ID`, and `CONSOLE_SIGN_IN_ORIGINS` for a token endpoint on another host,
+//! which the CSP must let the console call). Any other path without a file extension is a page of the console and
 //! gets `index.html`, which routes on the path itself.
 
 use include_dir::{Dir, include_dir};
@@ -31,28 +32,42 @@ pub struct ConsoleSettings {
     pub issuer: Option<String>,
     /// The console's client id at that issuer (a public client: code flow with PKCE).
     pub client_id: Option<String>,
+    /// Other origins the console may call to sign in: a token endpoint on another host than
+    /// the issuer's (Cognito's user pool domain, say).
+    pub sign_in_origins: Vec<String>,
 }
 
 impl ConsoleSettings {
-    /// `CONSOLE_OIDC_ISSUER` and `CONSOLE_CLIENT_ID`, each unset or empty meaning none.
+    /// `CONSOLE_OIDC_ISSUER`, `CONSOLE_CLIENT_ID` and `CONSOLE_SIGN_IN_ORIGINS`
+    /// (comma-separated), each unset or empty meaning none.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let read = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        Self { issuer: read("CONSOLE_OIDC_ISSUER"), client_id: read("CONSOLE_CLIENT_ID") }
+        let origins = read("CONSOLE_SIGN_IN_ORIGINS").unwrap_or_default();
+        Self {
+            issuer: read("CONSOLE_OIDC_ISSUER"),
+            client_id: read("CONSOLE_CLIENT_ID"),
+            sign_in_origins: origins.split(',').filter_map(origin).collect(),
+        }
     }
 
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// The issuer's origin (`https://host[:port]`), which the console may call and post to.
-    fn issuer_origin(&self) -> Option<String> {
-        let issuer = self.issuer.as_deref()?;
-        let (scheme, rest) = issuer.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next()?;
-        let safe = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
-        ((scheme == "https" || scheme == "http") && !authority.is_empty() && authority.chars().all(safe))
-            .then(|| format!("{scheme}://{authority}"))
+    /// The origins the console may call besides its own: the issuer's and the others named.
+    fn connect_origins(&self) -> String {
+        let issuer = self.issuer.as_deref().and_then(origin);
+        issuer.iter().chain(&self.sign_in_origins).map(|o| format!(" {o}")).collect()
     }
+}
+
+/// A URL's origin (`https://host[:port]`); nothing for anything that could widen the CSP.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let safe = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+    ((scheme == "https" || scheme == "http") && !authority.is_empty() && authority.chars().all(safe))
+        .then(|| format!("{scheme}://{authority}"))
 }
 
 /// Whether `path` is the console's.
@@ -112,17 +127,19 @@ fn file_response(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_owned()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
 /// The headers of every console answer.
 fn security_headers(mut response: Response<Body>, settings: &ConsoleSettings) -> Response<Body> {
     // The console talks to its own origin and to the issuer (discovery, token endpoint).
-    let issuer = settings.issuer_origin().map(|origin| format!(" {origin}")).unwrap_or_default();
+    let sign_in = settings.connect_origins();
     let policy = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'{issuer}; form-action 'self'{issuer}; frame-ancestors 'none'; \
+         connect-src 'self'{sign_in}; form-action 'self'; frame-ancestors 'none'; \
          base-uri 'none'; object-src 'none'"
     );
     let headers = response.headers_mut();
@@ -143,6 +160,7 @@ mod tests {
         ConsoleSettings {
             issuer: Some("https://auth.example.com/pool".into()),
             client_id: Some("console".into()),
+            sign_in_origins: vec![],
         }
     }
 
@@ -180,11 +198,29 @@ mod tests {
         let response = answer(&Method::GET, "/console/config.json", &settings());
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(body, json!({"issuer": "https://auth.example.com/pool", "client_id": "console"}));
-        let odd = ConsoleSettings { issuer: Some("https://a.example; script-src *".into()), client_id: None };
+        let odd = ConsoleSettings {
+            issuer: Some("https://a.example; script-src *".into()),
+            client_id: None,
+            sign_in_origins: vec![],
+        };
         let csp = header(&answer(&Method::GET, "/console/bots", &odd), "content-security-policy").to_owned();
         assert!(!csp.contains('*'), "{csp}");
         let unset = ConsoleSettings::from_lookup(|_| Some(" ".into()));
         assert_eq!(unset, ConsoleSettings::default());
+        let cognito = ConsoleSettings::from_lookup(|name| match name {
+            "CONSOLE_OIDC_ISSUER" => Some("https://cognito-idp.eu-west-1.amazonaws.com/pool".into()),
+            "CONSOLE_SIGN_IN_ORIGINS" => Some("https://team.auth.eu-west-1.amazoncognito.com/, x y".into()),
+            _ => None,
+        });
+        let csp =
+            header(&answer(&Method::GET, "/console/bots", &cognito), "content-security-policy").to_owned();
+        assert!(
+            csp.contains(
+                "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com \
+                 https://team.auth.eu-west-1.amazoncognito.com;"
+            ),
+            "{csp}"
+        );
     }
 
     #[test]

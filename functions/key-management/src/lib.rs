@@ -29,9 +29,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use nico_keys::store::Store;
 use nico_keys::{BotId, Clock, Config, KeyId};
 
+use crate::console::ConsoleSettings;
 pub use crate::error::ApiError;
 pub use crate::extract::{Caller, MAX_BODY_BYTES, OWNER_ROLE};
-use crate::console::ConsoleSettings;
 use crate::routes::{Matched, Operation};
 pub use crate::views::{BotView, KeyView};
 

@@ -15,6 +15,9 @@ use nico_keys_tests::runner::Runner;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// One Chromium at a time: each takes a core while it renders, and the machine has few.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
@@ -25,6 +28,7 @@ async fn browser(cases: &[&str]) {
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: the console is tested in Debian's Chromium (apt-get install -y chromium)"
     );
+    let _turn = ONE_BROWSER.lock().await;
     let runner = Runner::start(&[], &[]).await;
     let root = workspace();
     let python = std::env::var("CONSOLE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());

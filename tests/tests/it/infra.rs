@@ -30,7 +30,7 @@ const SETTINGS: [&str; 11] = [
 
 /// What the management function alone reads: where the web console signs in
 /// (`functions/key-management/src/console.rs`).
-const CONSOLE_SETTINGS: [&str; 2] = ["CONSOLE_OIDC_ISSUER", "CONSOLE_CLIENT_ID"];
+const CONSOLE_SETTINGS: [&str; 3] = ["CONSOLE_OIDC_ISSUER", "CONSOLE_CLIENT_ID", "CONSOLE_SIGN_IN_ORIGINS"];
 
 /// The Cargo binaries the two Rust functions are built from.
 const AUTHORIZER: &str = "authorizer";
@@ -236,13 +236,19 @@ fn every_setting_reaches_both_functions_from_a_parameter() {
             map.retain(|name, _| !CONSOLE_SETTINGS.contains(&name.as_str()));
             variables
         };
-        assert_eq!(shared(template.function(AUTHORIZER).1), shared(definition), "both functions get the same settings");
+        assert_eq!(
+            shared(template.function(AUTHORIZER).1),
+            shared(definition),
+            "both functions get the same settings"
+        );
     }
     // The console signs in with the JWT authorizer's issuer, as the console's client.
     let (_, management) = template.function(MANAGEMENT);
     let console = &management["Properties"]["Environment"]["Variables"];
     assert_eq!(console["CONSOLE_OIDC_ISSUER"], reference("JwtIssuer"));
     assert_eq!(console["CONSOLE_CLIENT_ID"], reference("ConsoleClientId"));
+    assert_eq!(console["CONSOLE_SIGN_IN_ORIGINS"], reference("ConsoleSignInOrigins"));
+    assert_eq!(template.parameter_default("ConsoleSignInOrigins"), "", "optional");
     // Every variable the code reads is among them.
     let config = std::fs::read_to_string(workspace().join("shared/src/config.rs")).expect("config.rs");
     let code = config.split("#[cfg(test)]").next().expect("the code before its tests");
