@@ -9,7 +9,8 @@ Cases (the Rust test module tests/tests/it/console.rs starts a runner for each a
   story_my_keys  the same story, then "My keys" shows the key revoked (needs GET /v1/keys)
   keyboard       create -> copy -> saved with the keyboard only
   pages          every page: axe-core (no serious or critical violation) and screenshots at
-                 1280x800 and 390x844 into --out
+                 1280x800 and 390x844 into --out; the first page's transfer size; an expired
+                 session signing in again back to the same page
 
 Every case also checks the security headers of every console response, and that the browser
 reported no Content Security Policy violation. Exit status 0 only when every case passed.
@@ -327,6 +328,20 @@ def pages(browser, out):
     owner.get_by_role("link", name="Account").click()
     expect(owner.locator("#account-id")).to_have_text("local-owner")
     look(owner, "account")
+
+    # An expired session asks to sign in again and comes back to the page it was on.
+    owner.evaluate(
+        "(() => { const s = JSON.parse(sessionStorage.getItem('nico-keys.session'));"
+        " s.expiresAt = 0; sessionStorage.setItem('nico-keys.session', JSON.stringify(s)); })()"
+    )
+    owner.get_by_role("link", name="My keys").click()
+    expect(owner.get_by_role("heading", name="Session expired")).to_be_visible()
+    look(owner, "session-expired")
+    owner.get_by_role("button", name="Sign in again").click()
+    owner.wait_for_url("**/oidc/authorize?**")
+    owner.get_by_role("button", name="Sign in", exact=True).click()
+    owner.wait_for_url(f"{browser.base}/console/keys")
+    expect(owner.get_by_role("heading", name="My keys")).to_be_visible()
 
     # Answers the pages never ask for carry the headers too.
     for path, status in [("/console", 308), ("/console/", 308), ("/console/missing.js", 404), ("/console/config.json", 200)]:
