@@ -80,14 +80,15 @@ function chosenScopes(form) {
   return [...form.querySelectorAll('input[name="scope"]:checked')].map((box) => box.value);
 }
 
+/** Shows a form's failure at its top (the API's message names the field). */
 function formError(form) {
-  let box = form.querySelector(".error");
-  if (!box) {
-    box = h("p", { class: "error", role: "alert" });
-    form.prepend(box);
-  }
   return (error) => {
     if (error instanceof SessionExpired) return failed(error);
+    let box = form.querySelector(".error");
+    if (!box) {
+      box = h("p", { class: "error", role: "alert" });
+      form.prepend(box);
+    }
     box.textContent = error.message;
   };
 }
@@ -106,7 +107,6 @@ function botForm(bot, onDone) {
       h("button", { type: "submit", class: "primary" }, bot ? "Save" : "Create bot user"),
       h("button", { type: "button", value: "cancel", onclick: (e) => e.target.closest("dialog").close() }, "Cancel")));
   const showError = formError(form);
-  form.querySelector(".error").remove();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { name: form.elements.name.value, account: form.elements.account.value.trim(), scopes: chosenScopes(form) };
@@ -185,7 +185,6 @@ function isoDay(date) {
 function createKeyForm(bot, onIssued) {
   const maxDays = catalog.limits.max_key_lifetime_days;
   const presets = [7, 30, 60, 90].filter((days) => days <= maxDays);
-  const today = new Date();
   const date = h("input", { id: "key-date", type: "date", min: isoDay(new Date(Date.now() + DAY)), max: isoDay(new Date(Date.now() + maxDays * DAY)), "aria-describedby": "key-expiry" });
   const dateField = h("div", { class: "field hidden" }, h("label", { for: "key-date" }, "Expiry date"), date);
   const expires = h("select", { id: "key-expires", name: "expires", "aria-describedby": "key-expiry" },
@@ -215,7 +214,6 @@ function createKeyForm(bot, onIssued) {
       h("button", { type: "submit", class: "primary" }, "Create key"),
       h("button", { type: "button", onclick: (e) => e.target.closest("dialog").close() }, "Cancel")));
   const showError = formError(form);
-  form.querySelector(".error").remove();
   refresh();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -231,7 +229,6 @@ function createKeyForm(bot, onIssued) {
       showError(error);
     }
   });
-  void today;
   return form;
 }
 

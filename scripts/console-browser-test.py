@@ -18,6 +18,7 @@ reported no Content Security Policy violation. Exit status 0 only when every cas
 
 import argparse
 import os
+import secrets
 import sys
 import time
 import traceback
@@ -29,7 +30,6 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-TEAM = "local-team"
 SIZES = [(1280, 800), (390, 844)]
 KEY_NAME = "Claude Code skill"
 
@@ -48,6 +48,8 @@ class Browser:
 
     def __init__(self, playwright, base):
         self.base = base
+        # A team of its own: runners on one DynamoDB table share their teams' bot users.
+        self.team = f"console-{secrets.token_hex(4)}"
         self.problems = []
         self.console_responses = 0
         self.browser = playwright.chromium.launch(
@@ -115,7 +117,7 @@ def sign_in(browser, sub, role, display):
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/oidc/authorize?**")
     page.get_by_label("Subject").fill(sub)
-    page.get_by_label("Team").fill(TEAM)
+    page.get_by_label("Team").fill(browser.team)
     page.get_by_label("Role").select_option(role)
     page.get_by_label("Display name").fill(display)
     page.get_by_role("button", name="Sign in", exact=True).click()
@@ -307,6 +309,16 @@ def pages(browser, out):
     create_bot(owner, "Alice's assistant", "alice", ["projects:read", "projects:write"])
     create_bot(owner, "Release bot", "local-owner", ["projects:read"])
     look(owner, "bot-users")
+    # The API's refusal is shown with its message, in the dialog.
+    owner.get_by_role("button", name="Create bot user").click()
+    dialog = owner.get_by_role("dialog", name="Create bot user")
+    dialog.get_by_label("Name").fill("No scopes")
+    dialog.get_by_label("Account id").fill("bob")
+    dialog.get_by_role("button", name="Create bot user").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("scopes")
+    look(owner, "create-bot-error")
+    owner.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
     open_security(owner, "Alice's assistant")
     for name in [KEY_NAME, "CI deploys", "Old laptop"]:
         copy_once, _ = create_key(owner, name, "projects:read")
@@ -339,6 +351,7 @@ def pages(browser, out):
     look(owner, "session-expired")
     owner.get_by_role("button", name="Sign in again").click()
     owner.wait_for_url("**/oidc/authorize?**")
+    owner.get_by_label("Team").fill(browser.team)
     owner.get_by_role("button", name="Sign in", exact=True).click()
     owner.wait_for_url(f"{browser.base}/console/keys")
     expect(owner.get_by_role("heading", name="My keys")).to_be_visible()
