@@ -70,3 +70,54 @@ async fn a_key_is_created_copied_and_confirmed_with_the_keyboard_only() {
 async fn every_page_passes_axe_and_is_captured_at_desktop_and_phone_sizes() {
     browser(&["pages"]).await;
 }
+
+/// In Lambda, the console's routes reach the function without any authorizer context (they
+/// are public); the API's routes still refuse such a request.
+#[tokio::test]
+async fn the_function_serves_the_console_without_a_token_and_nothing_else() {
+    use std::sync::Arc;
+
+    use key_management::Api;
+    use key_management::console::ConsoleSettings;
+    use nico_keys::Config;
+    use nico_keys_tests::world::World;
+
+    let world = World::embedded();
+    let env = |name: &str| match name {
+        "TABLE_NAME" => Some("unused".to_owned()),
+        "ALLOWED_SCOPES" => Some("projects:read".to_owned()),
+        "ROUTE_SCOPES" => Some("GET /projects/*=projects:read".to_owned()),
+        _ => None,
+    };
+    let settings = ConsoleSettings {
+        issuer: Some("https://auth.example.com".into()),
+        client_id: Some("console-client".into()),
+        sign_in_origins: vec![],
+    };
+    let api = Api::new(world.store.clone(), Config::from_lookup(env).unwrap(), Arc::new(world.clock.clone()))
+        .with_console(settings);
+    let public = |path: &str| {
+        serde_json::json!({
+            "version": "2.0", "routeKey": "GET /console/{proxy+}", "rawPath": path, "rawQueryString": "",
+            "headers": {"host": "api.example.com"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "api.example.com",
+                "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "t"},
+                "requestId": "r", "routeKey": "GET /console/{proxy+}", "stage": "$default", "time": "", "timeEpoch": 0},
+            "isBase64Encoded": false,
+        })
+        .to_string()
+    };
+    let config = api.handle(lambda_http::request::from_str(&public("/console/config.json")).unwrap()).await;
+    assert_eq!(config.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(config.body()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"issuer": "https://auth.example.com", "client_id": "console-client"})
+    );
+    let page = api.handle(lambda_http::request::from_str(&public("/console/bots/b")).unwrap()).await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("connect-src 'self' https://auth.example.com;"), "{csp}");
+    let api_route = api.handle(lambda_http::request::from_str(&public("/v1/bots")).unwrap()).await;
+    assert_eq!(api_route.status(), 401, "no claims, no API");
+}
