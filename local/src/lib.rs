@@ -5,6 +5,8 @@
 //!   the HTTP API payload 2.0 event API Gateway would send, claims included.
 //! * `/oidc/…` is the dev OIDC issuer whose tokens it accepts ([`oidc`]), unless the runner
 //!   checks a real identity provider's tokens instead ([`discovery`]).
+//! * `POST /v1/secret-scanning/github` is GitHub's leak reports, public as in AWS (their
+//!   signature is the check), served by the leak-report handler when a key set is configured.
 //! * `/echo/…` is an unprotected echo, the baseline for load comparisons.
 //! * Every other path is the example protected API: the authorizer handler is called with the
 //!   event API Gateway would send (HTTP API 2.0 by default, REST `TOKEN` in
@@ -43,6 +45,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use key_management::Api;
+use leak_report::LeakReport;
+use leak_report::fetch::HttpsSource;
 use nico_keys::routes::glob_matches;
 use nico_keys::store::Store;
 use nico_keys::{Clock, Config, token};
@@ -104,6 +108,19 @@ impl LocalResponse {
     fn message(status: u16, key: &str, message: &str) -> Self {
         Self::json(status, &json!({ key: message }))
     }
+
+    /// A function's answer, as API Gateway passes it on.
+    fn of(response: &lambda_http::Response<lambda_http::Body>) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+                .collect(),
+            body: response.body().to_vec(),
+        }
+    }
 }
 
 /// Who signs owners in: the token check API Gateway's JWT authorizer would make, and the dev
@@ -113,9 +130,13 @@ pub struct SignIn {
     pub issuer: Option<DevIssuer>,
 }
 
-/// API Gateway, both functions, the dev issuer and the echo backend.
+/// The leak-report function as the runner runs it: notices go to the log.
+pub type LocalLeakReport<S> = LeakReport<S, Option<HttpsSource>, leak_report::LogNotices>;
+
+/// API Gateway, the functions, the dev issuer and the echo backend.
 pub struct Gateway<S> {
     api: Api<S>,
+    leak_report: Option<LocalLeakReport<S>>,
     authorizer: authorizer::Authorizer<S>,
     sign_in: SignIn,
     mode: Mode,
@@ -127,7 +148,15 @@ impl<S: Store + Clone> Gateway<S> {
         let authorizer =
             authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock));
         let api = Api::new(store, config, Arc::clone(&clock));
-        Self { api, authorizer, sign_in, mode, clock }
+        Self { api, leak_report: None, authorizer, sign_in, mode, clock }
+    }
+
+    /// Serves GitHub's leak reports with `keys` (off until given).
+    pub fn with_leak_report(mut self, store: S, keys: leak_report::config::LeakConfig) -> Self {
+        let ring = leak_report::keyring::KeyRing::new(keys.source, keys.configured);
+        self.leak_report =
+            Some(LeakReport::new(store, ring, leak_report::LogNotices, Arc::clone(&self.clock)));
+        self
     }
 
     /// Answers one request. The log line holds the path, never the query or a header.
@@ -140,6 +169,8 @@ impl<S: Store + Clone> Gateway<S> {
             LocalResponse::message(421, "message", message)
         } else if nico_keys::routes::path_refusal(&request.path).is_some() {
             self.denied()
+        } else if request.method == "POST" && request.path == leak_report::PATH {
+            self.leak(&request).await
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
@@ -188,23 +219,23 @@ impl<S: Store + Clone> Gateway<S> {
                 return response;
             }
         };
-        let event = management_event(request, claims, now);
-        let request = match lambda_http::request::from_str(&event.to_string()) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::error!(%error, "could not build the HTTP API event");
-                return internal_error();
-            }
+        let event = http_event(request, Some(json!({ "jwt": { "claims": claims, "scopes": null } })), now);
+        let response = match lambda_request(&event) {
+            Ok(request) => self.api.handle(request).await,
+            Err(response) => return response,
         };
-        let response = self.api.handle(request).await;
-        LocalResponse {
-            status: response.status().as_u16(),
-            headers: response
-                .headers()
-                .iter()
-                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-                .collect(),
-            body: response.body().to_vec(),
+        LocalResponse::of(&response)
+    }
+
+    /// GitHub's leak reports: no authorizer in front, the handler checks GitHub's signature.
+    async fn leak(&self, request: &LocalRequest) -> LocalResponse {
+        let Some(leak_report) = &self.leak_report else {
+            let message = "leak reports are off: set GITHUB_SECRET_SCANNING_KEYS (or GITHUB_KEYS_URL)";
+            return LocalResponse::message(404, "message", message);
+        };
+        match lambda_request(&http_event(request, None, self.clock.now())) {
+            Ok(request) => LocalResponse::of(&leak_report.handle(request).await),
+            Err(response) => response,
         }
     }
 
@@ -260,6 +291,14 @@ impl<S: Store + Clone> Gateway<S> {
             }
         }
     }
+}
+
+/// The request `lambda_http` would hand a function for `event`, or the gateway's 500.
+fn lambda_request(event: &Value) -> Result<lambda_http::Request, LocalResponse> {
+    lambda_http::request::from_str(&event.to_string()).map_err(|error| {
+        tracing::error!(%error, "could not build the HTTP API event");
+        internal_error()
+    })
 }
 
 /// Whether a `Host` value names this machine: `localhost` or a loopback address, any port.
@@ -349,8 +388,16 @@ fn request_context(request: &LocalRequest, now: DateTime<Utc>) -> Value {
 /// The HTTP API payload 2.0 event API Gateway sends a Lambda integration behind a JWT
 /// authorizer, received at `now`; claim values are strings, as API Gateway passes them.
 pub fn management_event(request: &LocalRequest, claims: Map<String, Value>, now: DateTime<Utc>) -> Value {
+    http_event(request, Some(json!({ "jwt": { "claims": claims, "scopes": null } })), now)
+}
+
+/// The HTTP API payload 2.0 event of a Lambda integration, with the `authorizer` context
+/// (none on a public route), received at `now`.
+fn http_event(request: &LocalRequest, authorizer: Option<Value>, now: DateTime<Utc>) -> Value {
     let mut context = request_context(request, now);
-    context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    if let Some(authorizer) = authorizer {
+        context["authorizer"] = authorizer;
+    }
     let (body, encoded) = match std::str::from_utf8(&request.body) {
         Ok(text) => (text.to_owned(), false),
         Err(_) => (STANDARD.encode(&request.body), true),
