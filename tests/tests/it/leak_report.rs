@@ -12,7 +12,7 @@ use nico_keys_tests::runner::{Answer, Runner};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const PATH: &str = "/v1/secret-scanning/github";
+const PATH: &str = leak_report::PATH;
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -223,4 +223,21 @@ async fn without_a_key_set_the_runner_does_not_serve_reports() {
     let runner = Runner::start(&[], &[]).await;
     let answer = signed(&runner, &GithubKey::new("gh-1", 1), &["x"]).await;
     assert_eq!(answer.status, 404);
+}
+
+#[test]
+fn the_sample_event_is_signed_by_the_sample_key_set() {
+    let read = |name: &str| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/events/").to_owned() + name;
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let keys = leak_report::signature::KeySet::parse(&read("github-secret-scanning-keys.json")).unwrap();
+    let event: Value = serde_json::from_str(&read("leak-report-github.json")).unwrap();
+    let header = |name: &str| event["headers"][name].as_str().unwrap();
+    let body = event["body"].as_str().unwrap().as_bytes();
+    assert_eq!(event["rawPath"], PATH);
+    assert_eq!(
+        keys.verify(header("github-public-key-identifier"), header("github-public-key-signature"), body),
+        Ok(())
+    );
 }
