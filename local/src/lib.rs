@@ -7,6 +7,8 @@
 //!   checks a real identity provider's tokens instead ([`discovery`]).
 //! * `/console/…` is the web console, served as the management function serves it
 //!   (`key_management::console`), signing in with the dev issuer's console client.
+//! * `POST /v1/secret-scanning/github` is GitHub's leak reports, public as in AWS (their
+//!   signature is the check), served by the leak-report handler when a key set is configured.
 //! * `/echo/…` is an unprotected echo, the baseline for load comparisons.
 //! * Every other path is the example protected API: the authorizer handler is called with the
 //!   event API Gateway would send (HTTP API 2.0 by default, REST `TOKEN` in
@@ -46,6 +48,8 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use key_management::Api;
 use key_management::console::{self, ConsoleSettings};
+use leak_report::LeakReport;
+use leak_report::fetch::HttpsSource;
 use nico_keys::routes::glob_matches;
 use nico_keys::store::Store;
 use nico_keys::{Clock, Config, token};
@@ -107,6 +111,19 @@ impl LocalResponse {
     fn message(status: u16, key: &str, message: &str) -> Self {
         Self::json(status, &json!({ key: message }))
     }
+
+    /// A function's answer, as API Gateway passes it on.
+    fn of(response: &lambda_http::Response<lambda_http::Body>) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+                .collect(),
+            body: response.body().to_vec(),
+        }
+    }
 }
 
 /// Who signs owners in: the token check API Gateway's JWT authorizer would make, and the dev
@@ -116,9 +133,13 @@ pub struct SignIn {
     pub issuer: Option<DevIssuer>,
 }
 
-/// API Gateway, both functions, the dev issuer and the echo backend.
+/// The leak-report function as the runner runs it: notices go to the log.
+pub type LocalLeakReport<S> = LeakReport<S, Option<HttpsSource>, leak_report::LogNotices>;
+
+/// API Gateway, the functions, the dev issuer and the echo backend.
 pub struct Gateway<S> {
     api: Api<S>,
+    leak_report: Option<LocalLeakReport<S>>,
     authorizer: authorizer::Authorizer<S>,
     sign_in: SignIn,
     mode: Mode,
@@ -138,12 +159,20 @@ impl<S: Store + Clone> Gateway<S> {
             client_id: sign_in.issuer.as_ref().map(|_| oidc::CONSOLE_CLIENT_ID.to_owned()),
             sign_in_origins: Vec::new(),
         };
-        Self { api, authorizer, sign_in, mode, clock, console }
+        Self { api, leak_report: None, authorizer, sign_in, mode, clock, console }
     }
 
     /// Where the console signs in, instead of the default (the dev issuer's console client).
     pub fn with_console(mut self, settings: ConsoleSettings) -> Self {
         self.console = settings;
+        self
+    }
+
+    /// Serves GitHub's leak reports with `keys` (off until given).
+    pub fn with_leak_report(mut self, store: S, keys: leak_report::config::LeakConfig) -> Self {
+        let ring = leak_report::keyring::KeyRing::new(keys.source, keys.configured);
+        self.leak_report =
+            Some(LeakReport::new(store, ring, leak_report::LogNotices, Arc::clone(&self.clock)));
         self
     }
 
@@ -160,6 +189,8 @@ impl<S: Store + Clone> Gateway<S> {
             self.console(&request)
         } else if nico_keys::routes::path_refusal(&request.path).is_some() {
             self.denied()
+        } else if request.method == "POST" && request.path == leak_report::PATH {
+            self.leak(&request).await
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
@@ -187,7 +218,7 @@ impl<S: Store + Clone> Gateway<S> {
     /// The web console's files, as the management function serves them.
     fn console(&self, request: &LocalRequest) -> LocalResponse {
         match request.method.parse() {
-            Ok(method) => local_response(&console::answer(&method, &request.path, &self.console)),
+            Ok(method) => LocalResponse::of(&console::answer(&method, &request.path, &self.console)),
             Err(_) => LocalResponse::message(400, "message", "Bad Request"),
         }
     }
@@ -218,15 +249,24 @@ impl<S: Store + Clone> Gateway<S> {
                 return response;
             }
         };
-        let event = management_event(request, claims, now);
-        let request = match lambda_http::request::from_str(&event.to_string()) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::error!(%error, "could not build the HTTP API event");
-                return internal_error();
-            }
+        let event = http_event(request, Some(json!({ "jwt": { "claims": claims, "scopes": null } })), now);
+        let response = match lambda_request(&event) {
+            Ok(request) => self.api.handle(request).await,
+            Err(response) => return response,
         };
-        local_response(&self.api.handle(request).await)
+        LocalResponse::of(&response)
+    }
+
+    /// GitHub's leak reports: no authorizer in front, the handler checks GitHub's signature.
+    async fn leak(&self, request: &LocalRequest) -> LocalResponse {
+        let Some(leak_report) = &self.leak_report else {
+            let message = "leak reports are off: set GITHUB_SECRET_SCANNING_KEYS (or GITHUB_KEYS_URL)";
+            return LocalResponse::message(404, "message", message);
+        };
+        match lambda_request(&http_event(request, None, self.clock.now())) {
+            Ok(request) => LocalResponse::of(&leak_report.handle(request).await),
+            Err(response) => response,
+        }
     }
 
     /// Calls the authorizer with an event as `lambda_runtime` would deliver it.
@@ -283,6 +323,14 @@ impl<S: Store + Clone> Gateway<S> {
     }
 }
 
+/// The request `lambda_http` would hand a function for `event`, or the gateway's 500.
+fn lambda_request(event: &Value) -> Result<lambda_http::Request, LocalResponse> {
+    lambda_http::request::from_str(&event.to_string()).map_err(|error| {
+        tracing::error!(%error, "could not build the HTTP API event");
+        internal_error()
+    })
+}
+
 /// Whether a `Host` value names this machine: `localhost` or a loopback address, any port.
 pub fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
@@ -305,18 +353,6 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// A function's response as the runner sends it.
-fn local_response(response: &lambda_http::Response<lambda_http::Body>) -> LocalResponse {
-    LocalResponse {
-        status: response.status().as_u16(),
-        headers: response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-            .collect(),
-        body: response.body().to_vec(),
-    }
-}
-
 fn unauthorized() -> LocalResponse {
     LocalResponse::message(401, "message", "Unauthorized")
 }
@@ -383,8 +419,16 @@ fn request_context(request: &LocalRequest, now: DateTime<Utc>) -> Value {
 /// The HTTP API payload 2.0 event API Gateway sends a Lambda integration behind a JWT
 /// authorizer, received at `now`; claim values are strings, as API Gateway passes them.
 pub fn management_event(request: &LocalRequest, claims: Map<String, Value>, now: DateTime<Utc>) -> Value {
+    http_event(request, Some(json!({ "jwt": { "claims": claims, "scopes": null } })), now)
+}
+
+/// The HTTP API payload 2.0 event of a Lambda integration, with the `authorizer` context
+/// (none on a public route), received at `now`.
+fn http_event(request: &LocalRequest, authorizer: Option<Value>, now: DateTime<Utc>) -> Value {
     let mut context = request_context(request, now);
-    context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    if let Some(authorizer) = authorizer {
+        context["authorizer"] = authorizer;
+    }
     let (body, encoded) = match std::str::from_utf8(&request.body) {
         Ok(text) => (text.to_owned(), false),
         Err(_) => (STANDARD.encode(&request.body), true),

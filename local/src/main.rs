@@ -293,12 +293,15 @@ async fn serve<S: Store + Clone + 'static>(
     };
     banner.print();
     let external_issuer = sign_in.issuer.is_none().then(|| sign_in.verifier.issuer().to_owned());
-    let mut gateway = Gateway::new(store, config, options.authorizer, sign_in, clock);
+    let mut gateway = Gateway::new(store.clone(), config, options.authorizer, sign_in, clock);
     // With your own identity provider the console signs in as CONSOLE_CLIENT_ID, as in Lambda.
     if let Some(issuer) = external_issuer {
         let settings = ConsoleSettings::from_env();
         gateway =
             gateway.with_console(ConsoleSettings { issuer: settings.issuer.or(Some(issuer)), ..settings });
+    }
+    if let Some(keys) = leak_report_keys()? {
+        gateway = gateway.with_leak_report(store, keys);
     }
     let gateway = Arc::new(gateway);
 
@@ -358,6 +361,20 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
 
 /// Who signs owners in: the dev issuer of the data directory, or `--oidc-discovery-url`'s
 /// identity provider.
+/// GitHub's leak reports are served when a key set is configured: GITHUB_SECRET_SCANNING_KEYS,
+/// or GITHUB_KEYS_URL pointed somewhere (the runner never fetches GitHub's own by default).
+fn leak_report_keys() -> Result<Option<leak_report::config::LeakConfig>, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    if env("GITHUB_SECRET_SCANNING_KEYS").is_none() && env("GITHUB_KEYS_URL").is_none() {
+        return Ok(None);
+    }
+    let local_env = |name: &str| match name {
+        "GITHUB_KEYS_URL" => Some(env(name).unwrap_or_else(|| "none".into())),
+        _ => env(name),
+    };
+    leak_report::config::LeakConfig::from_env(local_env).map(Some).map_err(|e| e.to_string())
+}
+
 async fn sign_in(options: &ServeArgs, base: &str, names: &ClaimNames) -> Result<SignIn, String> {
     if let Some(url) = &options.oidc_discovery_url {
         if options.audience.is_empty() {

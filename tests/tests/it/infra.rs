@@ -35,6 +35,7 @@ const CONSOLE_SETTINGS: [&str; 3] = ["CONSOLE_OIDC_ISSUER", "CONSOLE_CLIENT_ID",
 /// The Cargo binaries the two Rust functions are built from.
 const AUTHORIZER: &str = "authorizer";
 const MANAGEMENT: &str = "key-management";
+const LEAK_REPORT: &str = "leak-report";
 
 /// The parameter holding the authorizer result cache TTL.
 const CACHE_TTL: &str = "AuthorizerCacheTtlSeconds";
@@ -341,6 +342,48 @@ fn http_api_answers_are_cached_per_key_and_route() {
 }
 
 #[test]
+fn leak_reports_are_a_public_route_of_a_function_that_can_only_read_revoke_and_notify() {
+    let template = Template::project();
+    let (id, leak) = template.function(LEAK_REPORT);
+    let events: Vec<&Value> = leak["Properties"]["Events"].as_object().expect("events").values().collect();
+    let [event] = events[..] else { panic!("{id}: one route: {events:?}") };
+    let properties = &event["Properties"];
+    assert_eq!(event["Type"], "HttpApi");
+    assert_eq!(
+        (properties["Method"].as_str(), properties["Path"].as_str()),
+        (Some("POST"), Some(leak_report::PATH))
+    );
+    assert_eq!(properties["Auth"], json!({"Authorizer": "NONE"}), "GitHub's signature is the check");
+
+    let statements = template.statements_of_role(template.role_of(id, leak));
+    let key_items = json!([format!("{}*", items::KEY_PARTITION_PREFIX)]);
+    let dynamodb = statements_for(&statements, "dynamodb");
+    let reads = dynamodb
+        .iter()
+        .find(|s| actions(s) == BTreeSet::from(["dynamodb:GetItem".to_owned()]))
+        .expect("a GetItem statement");
+    assert_eq!(
+        reads["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        json!(["BOT#*", "TEAM#*"])
+    );
+    let writes = dynamodb
+        .iter()
+        .find(|s| actions(s) == BTreeSet::from(["dynamodb:UpdateItem".to_owned()]))
+        .expect("an UpdateItem statement");
+    assert_eq!(
+        writes["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], key_items,
+        "key items only"
+    );
+    assert_eq!(dynamodb.len(), 2, "no Query, Scan, PutItem or DeleteItem: {dynamodb:?}");
+    let sns = statements_for(&statements, "sns");
+    assert_eq!(sns.len(), 1);
+    assert_eq!(
+        (actions(&sns[0]), &sns[0]["Resource"]),
+        (BTreeSet::from(["sns:Publish".to_owned()]), &reference("ExpiryTopic"))
+    );
+}
+
+#[test]
 fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
     let template = Template::project();
     let (id, management) = template.function(MANAGEMENT);
@@ -452,7 +495,7 @@ fn evaluate(template: &Template, value: &Value, parameters: &BTreeMap<&str, Valu
 #[test]
 fn functions_are_the_workspace_binaries_on_al2023_within_api_gateway_timeouts() {
     let template = Template::project();
-    for (binary, api_gateway_limit) in [(AUTHORIZER, 10), (MANAGEMENT, 30)] {
+    for (binary, api_gateway_limit) in [(AUTHORIZER, 10), (MANAGEMENT, 30), (LEAK_REPORT, 30)] {
         let (id, function) = template.function(binary);
         let properties = &function["Properties"];
         assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");

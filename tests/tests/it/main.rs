@@ -17,6 +17,7 @@
 //! - [`oidc`]: signing in against the runner's dev OIDC issuer, over real HTTP.
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
+//! - [`leak_report`]: GitHub's secret-scanning reports through the runner: signed, revoked, answered.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 //! - [`console`]: the web console in Debian's Chromium, driven by Playwright, against the runner.
 
@@ -25,6 +26,7 @@ mod console;
 mod faults;
 mod hostile_input;
 mod infra;
+mod leak_report;
 mod local_e2e;
 mod management_api;
 mod oidc;

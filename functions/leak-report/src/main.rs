@@ -1,0 +1,35 @@
+//! Wiring only: logging, configuration, one DynamoDB and one SNS client, then the HTTP loop.
+
+use std::sync::Arc;
+
+use lambda_http::{Request, service_fn};
+use leak_report::LeakReport;
+use leak_report::config::LeakConfig;
+use leak_report::keyring::KeyRing;
+use leak_report::sns::TopicNotices;
+use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
+use nico_keys::{Config, SystemClock};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    nico_keys::telemetry::init_json();
+    let bad = |e: &dyn std::fmt::Display| tracing::error!(error = %e, "bad configuration");
+    let config = Config::from_env().inspect_err(|e| bad(e))?;
+    let leak = LeakConfig::from_env(|name| std::env::var(name).ok()).inspect_err(|e| bad(e))?;
+    let topic =
+        std::env::var("EXPIRY_TOPIC_ARN").map_err(|_| "EXPIRY_TOPIC_ARN: not set").inspect_err(|e| bad(e))?;
+    let client = dynamodb::lambda_client(CallBudget::MANAGEMENT).inspect_err(|e| bad(e))?;
+    let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
+    let sns = aws_sdk_sns::Client::new(&aws_config::load_from_env().await);
+    let report = LeakReport::new(
+        store,
+        KeyRing::new(leak.source, leak.configured),
+        TopicNotices::new(sns, topic),
+        Arc::new(SystemClock),
+    );
+    let report = &report;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(report.handle(request).await)
+    }))
+    .await
+}
