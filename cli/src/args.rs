@@ -100,6 +100,7 @@ pub enum BotsCommand {
     List,
     /// Create a bot user (owners).
     Create {
+        /// Its name (what it is for).
         name: String,
         /// The most its keys may carry, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
@@ -109,9 +110,13 @@ pub enum BotsCommand {
         account: Option<String>,
     },
     /// One bot user (by id or exact name).
-    View { bot: String },
+    View {
+        /// The bot user (id or exact name).
+        bot: String,
+    },
     /// Rename, re-scope or re-assign a bot user (owners).
     Edit {
+        /// The bot user (id or exact name).
         bot: String,
         #[arg(long)]
         name: Option<String>,
@@ -127,6 +132,7 @@ pub enum BotsCommand {
     },
     /// Delete a bot user and revoke its keys (owners; irreversible).
     Delete {
+        /// The bot user (id or exact name).
         bot: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -156,6 +162,7 @@ pub enum KeysCommand {
         /// The bot user (id or exact name).
         #[arg(long)]
         bot: String,
+        /// What the key is for (a machine, a job): shown in lists and the audit trail.
         #[arg(long)]
         name: String,
         /// A span from now (30d), a date (2027-01-31: the end of that day, UTC) or an instant.
@@ -169,10 +176,17 @@ pub enum KeysCommand {
         output_file: Option<PathBuf>,
     },
     /// One key.
-    View { bot: String, key: String },
+    View {
+        /// The bot user (id or exact name).
+        bot: String,
+        /// The key's id.
+        key: String,
+    },
     /// Replace a key with a new one; the old one keeps working for the grace period.
     Rotate {
+        /// The bot user (id or exact name).
         bot: String,
+        /// The key's id.
         key: String,
         /// How long the old key keeps working (30m, 1h, 1d) [default: the deployment's].
         #[arg(long, value_name = "SPAN")]
@@ -183,7 +197,9 @@ pub enum KeysCommand {
     },
     /// Revoke a key now (irreversible).
     Revoke {
+        /// The bot user (id or exact name).
         bot: String,
+        /// The key's id.
         key: String,
         /// Why, kept in the audit trail (at most 200 characters).
         #[arg(long)]
@@ -194,6 +210,7 @@ pub enum KeysCommand {
     },
     /// Revoke every working key of a bot user now (irreversible).
     RevokeAll {
+        /// The bot user (id or exact name).
         bot: String,
         /// Do not ask for confirmation.
         #[arg(long)]

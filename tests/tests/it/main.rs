@@ -18,8 +18,10 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`cli`]: the `nico-keys` CLI as a process against the runner: outputs, exit codes, files.
 
 mod authorizer;
+mod cli;
 mod faults;
 mod hostile_input;
 mod infra;
