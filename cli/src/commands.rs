@@ -504,10 +504,10 @@ async fn whoami(paths: &Paths, profile: &str, mode: Mode) -> Result<(), CliError
         ]);
     }
     if let Some(left) = seconds_left.filter(|left| *left < WARN_DAYS * 86_400) {
-        let at = DateTime::<Utc>::from(std::time::SystemTime::now()) + chrono::TimeDelta::seconds(left);
+        let now = Utc::now();
         output::warn(&format!(
             "this key expires {}: ask for a new one or rotate it (nico-keys keys rotate)",
-            output::relative(at, Utc::now())
+            output::relative(now + chrono::TimeDelta::seconds(left), now)
         ));
     }
     Ok(())

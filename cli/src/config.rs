@@ -165,3 +165,30 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     file.persist(path).map_err(|e| failed(&e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_never_shown_by_debug() {
+        let secret = Secret::new(" nico_abc\n").unwrap();
+        assert_eq!(secret.expose(), "nico_abc");
+        assert!(!format!("{secret:?}").contains("abc"));
+        assert!(Secret::new(" \n").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_0600_in_a_0700_directory_and_replaced_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/dir/key");
+        write_secret_file(&path, b"one").unwrap();
+        write_secret_file(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+}

@@ -41,3 +41,35 @@ impl From<reqwest::Error> for CliError {
         Self::Other(format!("cannot reach the API: {error}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_failure_has_its_exit_code() {
+        let api = |status| CliError::Api { status, message: "m".into(), field: None };
+        for (error, code) in [
+            (CliError::Usage("u".into()), 2),
+            (CliError::Cancelled("c".into()), 2),
+            (CliError::NotAuthenticated("n".into()), 4),
+            (CliError::KeyRefused, 4),
+            (api(401), 4),
+            (api(400), 1),
+            (api(500), 1),
+            (CliError::Other("o".into()), 1),
+        ] {
+            assert_eq!(error.exit_code(), ExitCode::from(code), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn an_api_error_names_its_field() {
+        let error = CliError::Api {
+            status: 400,
+            message: "must be in the future".into(),
+            field: Some("expires_at".into()),
+        };
+        assert_eq!(error.to_string(), "must be in the future (field: expires_at)");
+    }
+}

@@ -92,7 +92,7 @@ impl Cli {
 
     /// The command for `args` in this home, not yet started (for a test that talks to it).
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(crate::lambda::binary("nico-keys"));
+        let mut command = Command::new(binary());
         command
             .args(args)
             .env_clear()
@@ -128,6 +128,20 @@ impl Cli {
             stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
         }
     }
+}
+
+/// `NICO_BIN_DIR/nico-keys`, or the workspace's debug build (package `nico-keys-cli`).
+fn binary() -> PathBuf {
+    let dir = std::env::var_os("NICO_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug")));
+    let path = dir.join("nico-keys");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p nico-keys-cli`, or run ./scripts/test, which does",
+        path.display()
+    );
+    path
 }
 
 fn label(args: &[&str]) -> String {
