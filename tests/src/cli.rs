@@ -90,11 +90,48 @@ impl Cli {
         output
     }
 
+    /// `nico-keys args` on a terminal (a pseudo-terminal made by util-linux's `script`), with
+    /// `typed` typed on it; what the terminal showed (stdout and stderr together) is logged.
+    pub async fn run_on_terminal(&self, args: &[&str], typed: &str) -> Output {
+        let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+        let line = std::iter::once(binary().to_string_lossy().into_owned())
+            .chain(args.iter().map(|a| (*a).to_owned()))
+            .map(|a| quote(&a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = Command::new("script");
+        command.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+        self.environment(&mut command, &[]);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("script (util-linux) starts");
+        let mut pipe = child.stdin.take().unwrap();
+        // Typed once the question is on the screen; the terminal keeps it until it is read.
+        pipe.write_all(typed.as_bytes()).await.unwrap();
+        drop(pipe);
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("ends within 60 s")
+            .expect("script runs");
+        let screen = String::from_utf8_lossy(&output.stdout).into_owned();
+        log(&format!("cli-terminal-{}", label(args)), &screen);
+        Output {
+            code: output.status.code(),
+            stdout: screen,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// The command for `args` in this home, not yet started (for a test that talks to it).
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(binary());
+        command.args(args);
+        self.environment(&mut command, env);
         command
-            .args(args)
+    }
+
+    /// A clean environment: this home, the runner as the endpoint, no colour, and `env`.
+    fn environment(&self, command: &mut Command, env: &[(&str, &str)]) {
+        command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
@@ -104,7 +141,6 @@ impl Cli {
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .kill_on_drop(true);
-        command
     }
 
     async fn spawn(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {

@@ -542,3 +542,22 @@ mod needs_other_branches {
         assert!(by_owner.stdout.contains("key.revoked") && by_owner.stdout.contains("laptop stolen"));
     }
 }
+
+#[tokio::test]
+async fn on_a_terminal_revoke_asks_naming_the_key_and_only_yes_goes_ahead() {
+    let (runner, cli) = signed_in().await;
+    let bot = bot(&cli).await;
+    let (id, raw) = key(&cli, &bot, "30d").await;
+
+    let declined = cli.run_on_terminal(&["keys", "revoke", &bot, &id], "no\n").await.expect(2);
+    assert!(
+        declined.stdout.contains("\"laptop\"") && declined.stdout.contains("cannot be undone"),
+        "{}",
+        declined.stdout
+    );
+    assert_eq!(protected(&runner, &raw).await, 200, "nothing changed");
+
+    let confirmed = cli.run_on_terminal(&["keys", "revoke", &bot, &id], "yes\n").await.expect(0);
+    assert!(confirmed.stdout.contains("Revoked key"), "{}", confirmed.stdout);
+    assert_ne!(protected(&runner, &raw).await, 200);
+}
