@@ -1,11 +1,12 @@
 //! Test support for the integration tests (`tests/tests/it/`): a fresh world per test, on either
 //! store, API Gateway events from the AWS documentation's examples, log capture, the check that
 //! no key reaches any log of the run ([`leaks`]), a function's bootstrap as a process behind a
-//! stub Lambda Runtime API ([`lambda`]), the SAM template read in long form, a proxy that puts
-//! faults between the functions and DynamoDB, and the one way to reach the DynamoDB-protocol
-//! server the test command starts.
+//! stub Lambda Runtime API ([`lambda`]), the `nico-keys` CLI as a process ([`cli`]), the SAM
+//! template read in long form, a proxy that puts faults between the functions and DynamoDB,
+//! and the one way to reach the DynamoDB-protocol server the test command starts.
 
 pub mod apigw;
+pub mod cli;
 pub mod contract;
 pub mod counting;
 pub mod fault_proxy;

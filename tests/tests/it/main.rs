@@ -20,8 +20,10 @@
 //! - [`leak_report`]: GitHub's secret-scanning reports through the runner: signed, revoked, answered.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 //! - [`console`]: the web console in Debian's Chromium, driven by Playwright, against the runner.
+//! - [`cli`]: the `nico-keys` CLI as a process against the runner: outputs, exit codes, files.
 
 mod authorizer;
+mod cli;
 mod console;
 mod faults;
 mod hostile_input;
