@@ -9,6 +9,7 @@ pub mod apigw;
 pub mod contract;
 pub mod counting;
 pub mod fault_proxy;
+pub mod flush_stub;
 pub mod http;
 pub mod lambda;
 pub mod leaks;

@@ -17,6 +17,7 @@ mod bots;
 pub mod error;
 pub mod extract;
 mod keys;
+pub mod propagation;
 pub mod routes;
 pub mod views;
 
@@ -38,6 +39,8 @@ pub struct Api<S> {
     store: S,
     config: Config,
     clock: Arc<dyn Clock>,
+    /// Flushes API Gateway's authorizer caches after a revocation ([`propagation`]).
+    flusher: Option<Arc<dyn nico_keys::flush::Flusher>>,
 }
 
 /// One request on its way through a handler: who asks, for what, and when.
@@ -61,7 +64,7 @@ impl Ctx<'_> {
 
 impl<S: Store> Api<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>) -> Self {
-        Self { store, config, clock }
+        Self { store, config, clock, flusher: None }
     }
 
     pub fn store(&self) -> &S {

@@ -18,6 +18,8 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`scale`]: the authorizer's micro-cache with a test clock, the flush of API Gateway's
+//!   authorizer caches after every revocation (SDK against a local stub), their template wiring.
 
 mod authorizer;
 mod faults;
@@ -27,6 +29,7 @@ mod local_e2e;
 mod management_api;
 mod oidc;
 mod people;
+mod scale;
 mod store_contract;
 mod store_dynamodb;
 mod store_rotation;
