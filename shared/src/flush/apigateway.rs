@@ -86,7 +86,7 @@ impl ApiGatewayFlusher {
     }
 
     async fn flush_stage(&self, stage: &Stage) -> Result<(), String> {
-        let result = match stage.kind {
+        match stage.kind {
             Kind::Rest => self
                 .rest
                 .flush_stage_authorizers_cache()
@@ -105,8 +105,7 @@ impl ApiGatewayFlusher {
                 .await
                 .map(drop)
                 .map_err(|e| aws_sdk_apigatewayv2::error::DisplayErrorContext(e).to_string()),
-        };
-        result
+        }
     }
 }
 
