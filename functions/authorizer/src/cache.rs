@@ -134,3 +134,35 @@ impl<S: CredentialStore> CredentialStore for VerifyCache<S> {
         Ok(principal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use nico_keys::{ScopeCatalog, Scopes, TeamId};
+
+    fn principal(now: DateTime<Utc>) -> Principal {
+        let catalog = ScopeCatalog::parse("projects:read").unwrap();
+        Principal {
+            bot_id: BotId::generate(now),
+            team_id: TeamId::parse("team-a").unwrap(),
+            key_id: KeyId::generate(now),
+            scopes: Scopes::parse(["projects:read"], &catalog).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound_and_sweeps_stale_entries_when_full() {
+        let cache = VerifyCache::new((), Duration::from_secs(1));
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let expires = now + TimeDelta::days(1);
+        let hash = || SecretHash::from_bytes([7; 32]);
+        for _ in 0..MAX_ENTRIES + 10 {
+            cache.remember(hash(), expires, &principal(now), now);
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES, "full of fresh entries: the newcomers are not cached");
+        let later = now + TimeDelta::seconds(1);
+        cache.remember(hash(), expires, &principal(later), later);
+        assert_eq!(cache.len(), 1, "the stale entries were swept to make room");
+    }
+}
