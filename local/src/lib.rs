@@ -140,7 +140,7 @@ pub type LocalLeakReport<S> = LeakReport<S, Option<HttpsSource>, leak_report::Lo
 pub struct Gateway<S> {
     api: Api<S>,
     leak_report: Option<LocalLeakReport<S>>,
-    authorizer: authorizer::Authorizer<S>,
+    authorizer: authorizer::Authorizer<authorizer::VerifyCache<S>>,
     sign_in: SignIn,
     mode: Mode,
     clock: Arc<dyn Clock>,
@@ -149,8 +149,9 @@ pub struct Gateway<S> {
 
 impl<S: Store + Clone> Gateway<S> {
     pub fn new(store: S, config: Config, mode: Mode, sign_in: SignIn, clock: Arc<dyn Clock>) -> Self {
-        let authorizer =
-            authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock));
+        // VERIFY_CACHE_SECONDS as in Lambda (the runner's one process is one warm container).
+        let cached = authorizer::VerifyCache::new(store.clone(), config.verify_cache);
+        let authorizer = authorizer::Authorizer::new(cached, config.routes.clone(), Arc::clone(&clock));
         let api = Api::new(store, config, Arc::clone(&clock));
         // The console signs in where the management API's tokens come from; with the dev
         // issuer, as its registered console client.

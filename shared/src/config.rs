@@ -77,7 +77,18 @@ pub struct Config {
     pub routes: RouteRules,
     pub limits: Limits,
     pub claims: ClaimNames,
+    // Scale (issue 22): the authorizer's micro-cache and the caches flushed on revocation.
+    /// `VERIFY_CACHE_SECONDS`: how long one authorizer container reuses a positive
+    /// verification (default 0: never; at most [`MAX_VERIFY_CACHE_SECONDS`]).
+    pub verify_cache: Duration,
+    /// `FLUSH_AUTHORIZER_CACHES`: the API Gateway stages whose authorizer caches every
+    /// revocation flushes (default: none).
+    pub flush_stages: Vec<crate::flush::Stage>,
 }
+
+/// The longest `VERIFY_CACHE_SECONDS`: a revoked key may keep working that long in a container
+/// that verified it just before, so it stays a matter of seconds.
+pub const MAX_VERIFY_CACHE_SECONDS: u64 = 5;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -114,7 +125,20 @@ impl Config {
             role: vars.optional("OWNER_ROLE_CLAIM").unwrap_or(ClaimNames::default().role),
             display: vars.optional("DISPLAY_NAME_CLAIM").unwrap_or(ClaimNames::default().display),
         };
-        Ok(Self { table_name: vars.required("TABLE_NAME")?, catalog, routes, limits, claims })
+        let verify_cache =
+            Duration::from_secs(vars.number("VERIFY_CACHE_SECONDS", 0, 0, MAX_VERIFY_CACHE_SECONDS)?);
+        let flush_stages =
+            crate::flush::Stage::parse_list(&vars.optional("FLUSH_AUTHORIZER_CACHES").unwrap_or_default())
+                .map_err(|e| invalid("FLUSH_AUTHORIZER_CACHES", e))?;
+        Ok(Self {
+            table_name: vars.required("TABLE_NAME")?,
+            catalog,
+            routes,
+            limits,
+            claims,
+            verify_cache,
+            flush_stages,
+        })
     }
 }
 
@@ -216,11 +240,25 @@ mod tests {
             ("MAX_ACTIVE_KEYS_PER_BOT", "lots"),
             ("MAX_ACTIVE_KEYS_PER_BOT", "100"),
             ("KEY_ROTATION_GRACE_SECONDS", "99999999"),
+            ("VERIFY_CACHE_SECONDS", "6"),
+            ("VERIFY_CACHE_SECONDS", "0.5"),
+            ("FLUSH_AUTHORIZER_CACHES", "rest:abc"),
+            ("FLUSH_AUTHORIZER_CACHES", "websocket:abc/prod"),
         ];
         for (name, value) in cases {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{err}");
             assert!(err.to_string().starts_with(&format!("configuration variable {name}: ")));
         }
+    }
+
+    #[test]
+    fn the_verify_cache_is_off_by_default_and_read_in_seconds() {
+        assert_eq!(load(&[]).unwrap().verify_cache, Duration::ZERO);
+        assert_eq!(load(&[("VERIFY_CACHE_SECONDS", "5")]).unwrap().verify_cache, Duration::from_secs(5));
+        assert!(load(&[]).unwrap().flush_stages.is_empty());
+        let config = load(&[("FLUSH_AUTHORIZER_CACHES", " rest:a1/prod , http:b2/$default ")]).unwrap();
+        let stages: Vec<String> = config.flush_stages.iter().map(ToString::to_string).collect();
+        assert_eq!(stages, ["rest:a1/prod", "http:b2/$default"]);
     }
 }

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod flush;
 pub mod ids;
 pub mod model;
 pub mod routes;

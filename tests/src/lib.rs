@@ -10,6 +10,7 @@ pub mod cli;
 pub mod contract;
 pub mod counting;
 pub mod fault_proxy;
+pub mod flush_stub;
 pub mod github;
 pub mod http;
 pub mod lambda;

@@ -431,6 +431,10 @@ impl<'de> Deserialize<'de> for AuthorizerEvent {
 
 mod lenient;
 
+// Scale (issue 22): the in-container cache of positive verifications.
+pub mod cache;
+pub use cache::VerifyCache;
+
 fn read_event(event: AuthorizerEvent) -> Result<Call, AuthorizerError> {
     match (event.kind.as_deref(), event.version.as_deref()) {
         (Some("REQUEST"), Some("2.0")) => {

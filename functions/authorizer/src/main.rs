@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use authorizer::{Authorizer, AuthorizerEvent};
+use authorizer::{Authorizer, AuthorizerEvent, VerifyCache};
 use lambda_runtime::{LambdaEvent, service_fn};
 use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
 use nico_keys::{Config, SystemClock};
@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let client = dynamodb::lambda_client(CallBudget::AUTHORIZER)
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let store = DynamoStore::new(client, config.table_name, config.limits.retention);
+    let store = VerifyCache::new(store, config.verify_cache);
     let authorizer = Authorizer::new(store, config.routes, Arc::new(SystemClock));
     let authorizer = &authorizer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerEvent>| {

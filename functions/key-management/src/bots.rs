@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::extract::{json_body, page_request, required, required_body};
+use crate::propagation::with_propagation;
 use crate::views::{BotView, ListView, created, empty_response, json_response};
 use crate::{Api, ApiError, Ctx};
 
@@ -119,8 +120,9 @@ impl<S: Store> Api<S> {
             .update_bot(&caller.team, bot.id, &change, &caller.subject, ctx.now)
             .await
             .map_err(ApiError::writing)?;
+        let propagation = if change.revoke_keys { self.propagate().await } else { None };
         let view = json!({ "bot": self.bot_view(&changed), "revoked_keys": revoked });
-        Ok(json_response(StatusCode::OK, &view))
+        Ok(with_propagation(json_response(StatusCode::OK, &view), propagation))
     }
 
     /// Incident response: revoke every working key of a bot user now, without deleting it.
@@ -133,7 +135,9 @@ impl<S: Store> Api<S> {
             .update_bot(&ctx.caller.team, bot.id, &change, &ctx.caller.subject, ctx.now)
             .await
             .map_err(ApiError::writing)?;
-        Ok(json_response(StatusCode::OK, &json!({ "revoked_keys": revoked })))
+        let propagation = self.propagate().await;
+        let response = json_response(StatusCode::OK, &json!({ "revoked_keys": revoked }));
+        Ok(with_propagation(response, propagation))
     }
 
     pub(crate) async fn delete_bot(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -143,7 +147,8 @@ impl<S: Store> Api<S> {
             .delete_bot(&caller.team, bot.id, &caller.subject, ctx.now)
             .await
             .map_err(ApiError::writing)?;
-        Ok(empty_response(StatusCode::NO_CONTENT))
+        let propagation = self.propagate().await;
+        Ok(with_propagation(empty_response(StatusCode::NO_CONTENT), propagation))
     }
 
     /// The bot user of the path, if the caller has key rights on it: a team owner, or the

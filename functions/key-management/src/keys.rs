@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::extract::{json_body, page_request, required, required_body};
+use crate::propagation::with_propagation;
 use crate::views::{KeyView, ListView, created, json_response, no_store};
 use crate::{Api, ApiError, Ctx};
 
@@ -86,7 +87,9 @@ impl<S: Store> Api<S> {
             .revoke_key(&caller.team, bot, key, &caller.subject, ctx.now)
             .await
             .map_err(ApiError::writing)?;
-        Ok(json_response(StatusCode::OK, &KeyView::of(&revoked, ctx.now)))
+        let propagation = self.propagate().await;
+        let response = json_response(StatusCode::OK, &KeyView::of(&revoked, ctx.now));
+        Ok(with_propagation(response, propagation))
     }
 
     pub(crate) async fn rotate_key(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {

@@ -18,6 +18,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 mod keys;
+pub mod propagation;
 pub mod routes;
 pub mod views;
 
@@ -41,6 +42,8 @@ pub struct Api<S> {
     config: Config,
     clock: Arc<dyn Clock>,
     console: ConsoleSettings,
+    /// Flushes API Gateway's authorizer caches after a revocation ([`propagation`]).
+    flusher: Option<Arc<dyn nico_keys::flush::Flusher>>,
 }
 
 /// One request on its way through a handler: who asks, for what, and when.
@@ -64,7 +67,7 @@ impl Ctx<'_> {
 
 impl<S: Store> Api<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>) -> Self {
-        Self { store, config, clock, console: ConsoleSettings::default() }
+        Self { store, config, clock, console: ConsoleSettings::default(), flusher: None }
     }
 
     /// Where the console served under `/console/` signs people in.

@@ -299,6 +299,8 @@ impl Scene {
             routes: RouteRules::parse("GET /projects/*=projects:read", &world.catalog).unwrap(),
             limits: Limits::default(),
             claims: Default::default(),
+            verify_cache: std::time::Duration::ZERO,
+            flush_stages: Vec::new(),
         };
         Api::new(store, config, Arc::new(world.clock.clone()))
     }

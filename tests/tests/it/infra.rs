@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 11] = [
+const SETTINGS: [&str; 13] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -26,6 +26,9 @@ const SETTINGS: [&str; 11] = [
     "OWNER_TEAM_CLAIM",
     "OWNER_ROLE_CLAIM",
     "DISPLAY_NAME_CLAIM",
+    // Scale (issue 22).
+    "VERIFY_CACHE_SECONDS",
+    "FLUSH_AUTHORIZER_CACHES",
 ];
 
 /// What the management function alone reads: where the web console signs in
@@ -443,7 +446,7 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
 
 /// `value` with its intrinsic functions worked out as CloudFormation would, for the few the
 /// template's audience list uses, with `parameters` and the template's conditions.
-fn evaluate(template: &Template, value: &Value, parameters: &BTreeMap<&str, Value>) -> Value {
+pub(crate) fn evaluate(template: &Template, value: &Value, parameters: &BTreeMap<&str, Value>) -> Value {
     let text = |value: &Value| evaluate(template, value, parameters).as_str().expect("a string").to_owned();
     let strings = |value: &Value| -> Vec<String> {
         let list = evaluate(template, value, parameters);

@@ -21,6 +21,8 @@
 //! - [`infra`]: the SAM template, read offline and held to the code.
 //! - [`console`]: the web console in Debian's Chromium, driven by Playwright, against the runner.
 //! - [`cli`]: the `nico-keys` CLI as a process against the runner: outputs, exit codes, files.
+//! - [`scale`]: the authorizer's micro-cache with a test clock, the flush of API Gateway's
+//!   authorizer caches after every revocation (SDK against a local stub), their template wiring.
 
 mod authorizer;
 mod cli;
@@ -33,6 +35,7 @@ mod local_e2e;
 mod management_api;
 mod oidc;
 mod people;
+mod scale;
 mod store_contract;
 mod store_dynamodb;
 mod store_rotation;

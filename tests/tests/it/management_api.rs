@@ -56,6 +56,8 @@ async fn app_with(limits: Limits) -> App {
             .unwrap(),
         limits,
         claims: Default::default(),
+        verify_cache: std::time::Duration::ZERO,
+        flush_stages: Vec::new(),
     };
     let api = Api::new(world.store.clone(), config, Arc::new(world.clock.clone()));
     App { world: Arc::new(world), api: Arc::new(api) }

@@ -125,7 +125,7 @@ async fn wrong_secret_unknown_key_and_malformed_key_are_rejected<S: Store>(w: Wo
 }
 
 /// The same key ids with a different secret and a recomputed, valid checksum.
-fn forge_secret(raw: &RawKey) -> String {
+pub(crate) fn forge_secret(raw: &RawKey) -> String {
     let (head, _) = raw.expose().split_at(39);
     let body = format!("{head}{}", "A".repeat(43));
     let checksum = crc32_base62(&body);

@@ -64,7 +64,7 @@ impl CallBudget {
         max_attempts: 3,
     };
 
-    fn timeouts(self) -> TimeoutConfig {
+    pub(crate) fn timeouts(self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(self.connect)
             .operation_attempt_timeout(self.attempt)
@@ -72,7 +72,7 @@ impl CallBudget {
             .build()
     }
 
-    fn retries(self) -> RetryConfig {
+    pub(crate) fn retries(self) -> RetryConfig {
         RetryConfig::standard()
             .with_max_attempts(self.max_attempts)
             .with_initial_backoff(Duration::from_millis(20))
@@ -95,31 +95,57 @@ impl CallBudget {
 /// Lambda the chains settle on these same variables, after about 0.3 ms of setting up), and it
 /// does not read the system's root certificates (2 ms or more).
 pub fn lambda_client(budget: CallBudget) -> Result<Client, ConfigError> {
-    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or_else(|| ConfigError {
-        name: "AWS_REGION",
-        problem: "not set (Lambda always sets it)".into(),
-    })?;
-    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        if var(name).is_none() {
-            return Err(ConfigError { name, problem: "not set (Lambda always sets it)".into() });
-        }
-    }
-    let trust = match var("SSL_CERT_FILE") {
-        Some(_) => TrustStore::default(),
-        None => TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS),
-    };
+    let env = LambdaEnv::read()?;
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
+        .region(Region::new(env.region.clone()))
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(OnFirstUse(https_client(trust)))
+        .http_client(env.http_client())
         .timeout_config(budget.timeouts())
         .retry_config(budget.retries());
-    if let Some(endpoint) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
+    if let Some(endpoint) = env.endpoint("AWS_ENDPOINT_URL_DYNAMODB") {
         config = config.endpoint_url(endpoint);
     }
     Ok(Client::from_conf(config.build()))
+}
+
+/// What every SDK client of a Lambda function is built from (see [`lambda_client`]); the
+/// API Gateway clients that flush authorizer caches (`crate::flush::apigateway`) share it.
+pub(crate) struct LambdaEnv {
+    pub region: String,
+    trust: fn() -> TrustStore,
+}
+
+impl LambdaEnv {
+    pub(crate) fn read() -> Result<Self, ConfigError> {
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).ok_or_else(|| ConfigError {
+            name: "AWS_REGION",
+            problem: "not set (Lambda always sets it)".into(),
+        })?;
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if var(name).is_none() {
+                return Err(ConfigError { name, problem: "not set (Lambda always sets it)".into() });
+            }
+        }
+        let trust: fn() -> TrustStore = match var("SSL_CERT_FILE") {
+            Some(_) => TrustStore::default,
+            None => || TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS),
+        };
+        Ok(Self { region, trust })
+    }
+
+    pub(crate) fn http_client(&self) -> impl HttpClient + 'static {
+        OnFirstUse(https_client((self.trust)()))
+    }
+
+    /// The service's endpoint override (`name`), else `AWS_ENDPOINT_URL`, else none (AWS).
+    pub(crate) fn endpoint(&self, name: &str) -> Option<String> {
+        var(name).or_else(|| var("AWS_ENDPOINT_URL"))
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
 }
 
 /// Amazon Root CA 1 to 4 and Starfield Services Root CA G2 (as in Mozilla's list): the roots
