@@ -35,6 +35,9 @@ pub struct Limits {
     /// `KEY_ROTATION_GRACE_SECONDS`: how long a rotated-out key keeps working at most
     /// (default 24 hours); a rotate request may ask for less, never for more.
     pub rotation_grace: Duration,
+    /// `AUDIT_RETENTION_DAYS`: how long an audit entry is kept after its change before the
+    /// table's TTL purges it (default 400 days, 1 to 3650).
+    pub audit_retention: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             max_active_keys: 50,
             max_name_chars: 100,
             rotation_grace: Duration::from_secs(DAY),
+            audit_retention: Duration::from_secs(400 * DAY),
         }
     }
 }
@@ -108,6 +112,7 @@ impl Config {
                 0,
                 30 * DAY,
             )?),
+            audit_retention: vars.days("AUDIT_RETENTION_DAYS", defaults.audit_retention, 1)?,
         };
         let claims = ClaimNames {
             team: vars.optional("OWNER_TEAM_CLAIM").unwrap_or(ClaimNames::default().team),
@@ -193,6 +198,7 @@ mod tests {
         assert_eq!(config.limits.max_key_lifetime, Duration::from_secs(90 * DAY));
         assert_eq!(config.limits.retention, Duration::ZERO);
         assert_eq!(config.limits.max_active_keys, 5);
+        assert_eq!(load(&[("AUDIT_RETENTION_DAYS", "30")]).unwrap().limits.audit_retention, Duration::from_secs(30 * DAY));
         assert_eq!(config.claims.team, "custom:team");
     }
 
@@ -216,6 +222,8 @@ mod tests {
             ("MAX_ACTIVE_KEYS_PER_BOT", "lots"),
             ("MAX_ACTIVE_KEYS_PER_BOT", "100"),
             ("KEY_ROTATION_GRACE_SECONDS", "99999999"),
+            ("AUDIT_RETENTION_DAYS", "0"),
+            ("AUDIT_RETENTION_DAYS", "3651"),
         ];
         for (name, value) in cases {
             let err = load(&[(name, value)]).unwrap_err();
