@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 11] = [
+const SETTINGS: [&str; 12] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -26,6 +26,7 @@ const SETTINGS: [&str; 11] = [
     "OWNER_TEAM_CLAIM",
     "OWNER_ROLE_CLAIM",
     "DISPLAY_NAME_CLAIM",
+    "AUDIT_RETENTION_DAYS",
 ];
 
 /// The Cargo binaries the two Rust functions are built from.
@@ -250,6 +251,7 @@ fn parameter_defaults_are_the_code_defaults() {
         ("MAX_ACTIVE_KEYS_PER_BOT", limits.max_active_keys.to_string()),
         ("NAME_MAX_CHARS", limits.max_name_chars.to_string()),
         ("KEY_ROTATION_GRACE_SECONDS", limits.rotation_grace.as_secs().to_string()),
+        ("AUDIT_RETENTION_DAYS", (limits.audit_retention.as_secs() / DAY).to_string()),
         ("OWNER_TEAM_CLAIM", claims.team),
         ("OWNER_ROLE_CLAIM", claims.role),
         ("DISPLAY_NAME_CLAIM", claims.display),

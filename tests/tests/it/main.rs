@@ -18,7 +18,10 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`audit`]: the audit trail on both stores: the story, who sees what, atomicity, no secrets,
+//!   events outliving their keys.
 
+mod audit;
 mod authorizer;
 mod faults;
 mod hostile_input;
