@@ -257,7 +257,8 @@ async fn run(options: ServeArgs) -> Result<(), String> {
             dynamodb::create_table(&client, &table).await.map_err(|e| format!("DynamoDB: {e}"))?;
         }
         let endpoint = endpoint.unwrap_or_else(|| "AWS".into());
-        let store = DynamoStore::new(client, &table, retention).with_audit_retention(config.limits.audit_retention);
+        let store =
+            DynamoStore::new(client, &table, retention).with_audit_retention(config.limits.audit_retention);
         serve(store, config, options, format!("DynamoDB table {table} at {endpoint}"), clock).await
     } else {
         std::fs::create_dir_all(&options.data_dir)

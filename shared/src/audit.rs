@@ -348,7 +348,9 @@ impl Entry {
         let reassigned = change.account.as_ref().is_some_and(|account| account != &before.account);
         let reason = if reassigned { reasons::REASSIGNED } else { reasons::REVOKE_KEYS };
         events.extend(
-            revoked.iter().map(|key| Event::system_revocation(SystemActor::RevokeKeys, &origin.actor, key, reason)),
+            revoked
+                .iter()
+                .map(|key| Event::system_revocation(SystemActor::RevokeKeys, &origin.actor, key, reason)),
         );
         (!events.is_empty()).then(|| Self::new(&after, origin, now, events))
     }
@@ -362,7 +364,12 @@ impl Entry {
     }
 
     pub fn key_created(bot: &BotUser, key: &ApiKey, origin: &Origin) -> Self {
-        Self::new(bot, origin, key.created_at, vec![Event::by(Action::KeyCreated, origin.actor.clone()).about(key)])
+        Self::new(
+            bot,
+            origin,
+            key.created_at,
+            vec![Event::by(Action::KeyCreated, origin.actor.clone()).about(key)],
+        )
     }
 
     /// `old` is the key rotated out, `new` its replacement.
@@ -486,7 +493,9 @@ impl<'q> PageBuilder<'q> {
         self.entries += 1;
         for (index, event) in entry.events.iter().enumerate() {
             let id = EventRef { entry: entry.id, index: u32::try_from(index).unwrap_or(u32::MAX) };
-            if self.after.is_some_and(|after| id.entry > after.entry || (id.entry == after.entry && id.index <= after.index)) {
+            if self.after.is_some_and(|after| {
+                id.entry > after.entry || (id.entry == after.entry && id.index <= after.index)
+            }) {
                 continue;
             }
             if self.query.matches(entry, event) {
@@ -590,7 +599,14 @@ mod tests {
     fn event_refs_round_trip_and_refuse_anything_else() {
         let id = EventRef { entry: EventId::generate(at(0)), index: 7 };
         assert_eq!(EventRef::parse(&id.to_string()), Some(id));
-        for bad in ["", "x.1", "0123456789abcdef", "0123456789abcdef.", "0123456789abcdef.1234", "0123456789abcdef.-1"] {
+        for bad in [
+            "",
+            "x.1",
+            "0123456789abcdef",
+            "0123456789abcdef.",
+            "0123456789abcdef.1234",
+            "0123456789abcdef.-1",
+        ] {
             assert_eq!(EventRef::parse(bad), None, "{bad:?}");
         }
     }
@@ -611,7 +627,8 @@ mod tests {
     }
 
     fn page(all: &[Entry], query: &AuditQuery, after: Option<EventRef>, limit: usize) -> AuditPage {
-        let start = after.map_or(0, |after| all.iter().position(|e| e.id <= after.entry).unwrap_or(all.len()));
+        let start =
+            after.map_or(0, |after| all.iter().position(|e| e.id <= after.entry).unwrap_or(all.len()));
         let mut builder = PageBuilder::new(query, after, limit);
         let mut rest = all[start..].iter();
         loop {

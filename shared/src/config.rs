@@ -198,7 +198,10 @@ mod tests {
         assert_eq!(config.limits.max_key_lifetime, Duration::from_secs(90 * DAY));
         assert_eq!(config.limits.retention, Duration::ZERO);
         assert_eq!(config.limits.max_active_keys, 5);
-        assert_eq!(load(&[("AUDIT_RETENTION_DAYS", "30")]).unwrap().limits.audit_retention, Duration::from_secs(30 * DAY));
+        assert_eq!(
+            load(&[("AUDIT_RETENTION_DAYS", "30")]).unwrap().limits.audit_retention,
+            Duration::from_secs(30 * DAY)
+        );
         assert_eq!(config.claims.team, "custom:team");
     }
 

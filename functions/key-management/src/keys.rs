@@ -6,8 +6,8 @@ use chrono::TimeDelta;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use nico_keys::KeyId;
-use nico_keys::model::{Expiry, NewKey, rotation_deadline};
 use nico_keys::audit::{Reason, Revocation};
+use nico_keys::model::{Expiry, NewKey, rotation_deadline};
 use nico_keys::store::Store;
 use serde::Deserialize;
 use serde_json::json;
@@ -132,7 +132,15 @@ impl<S: Store> Api<S> {
         let deadline = rotation_deadline(old.expires_at, now, grace);
         let rotation = self
             .store
-            .rotate_key_by(&caller.team, key, &new.replacing(key), deadline, limits.max_active_keys, &caller.origin, now)
+            .rotate_key_by(
+                &caller.team,
+                key,
+                &new.replacing(key),
+                deadline,
+                limits.max_active_keys,
+                &caller.origin,
+                now,
+            )
             .await
             .map_err(ApiError::writing)?;
         let view = json!({

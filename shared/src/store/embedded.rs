@@ -369,7 +369,14 @@ impl BotStore for EmbeddedStore {
             tx.execute(
                 "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, revoked_reason = ?5, purge_at = ?6 \
                  WHERE bot_id = ?1 AND key_id = ?2",
-                params![bot.as_str(), key.id.as_str(), now.timestamp_millis(), by.as_str(), reason, self.purge_at(now)],
+                params![
+                    bot.as_str(),
+                    key.id.as_str(),
+                    now.timestamp_millis(),
+                    by.as_str(),
+                    reason,
+                    self.purge_at(now)
+                ],
             )
             .map_err(sql)?;
         }
@@ -488,11 +495,22 @@ impl KeyStore for EmbeddedStore {
         tx.execute(
             "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, revoked_reason = ?5, purge_at = ?6 \
              WHERE bot_id = ?1 AND key_id = ?2",
-            params![bot.as_str(), key.as_str(), now.timestamp_millis(), by.as_str(), reason, self.purge_at(now)],
+            params![
+                bot.as_str(),
+                key.as_str(),
+                now.timestamp_millis(),
+                by.as_str(),
+                reason,
+                self.purge_at(now)
+            ],
         )
         .map_err(sql)?;
         let revoked = key_row(&tx, bot, key)?.ok_or(StoreError::KeyNotFound)?;
-        insert_entry(&tx, &Entry::key_revoked(&owner, &revoked.key, revocation, now), self.audit_retention_ms)?;
+        insert_entry(
+            &tx,
+            &Entry::key_revoked(&owner, &revoked.key, revocation, now),
+            self.audit_retention_ms,
+        )?;
         tx.commit().map_err(sql)?;
         Ok(revoked.key)
     }

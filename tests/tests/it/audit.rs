@@ -53,7 +53,13 @@ fn app<S: Store + Clone>(w: World<S>) -> App<S> {
 }
 
 impl<S: Store> App<S> {
-    async fn call(&self, claims: &[(&str, &str)], method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        claims: &[(&str, &str)],
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = ApiRequest::new(method, path);
         request.claims(claims).source("203.0.113.7", "nico-keys-cli/1.0");
         if let Some(body) = body {
@@ -127,7 +133,12 @@ async fn the_story_of_a_bot_user_is_told_newest_first_with_the_right_actors<S: S
     let new = rotated["key"]["id"].as_str().unwrap().to_owned();
     app.later();
     let revoked = app
-        .ok(&OWNER, "POST", &format!("/v1/bots/{bot}/keys/{new}/revoke"), Some(json!({"reason": " leaked in CI "})))
+        .ok(
+            &OWNER,
+            "POST",
+            &format!("/v1/bots/{bot}/keys/{new}/revoke"),
+            Some(json!({"reason": " leaked in CI "})),
+        )
         .await;
     assert_eq!(revoked["revoked_reason"], json!("leaked in CI"));
     app.later();
@@ -150,7 +161,10 @@ async fn the_story_of_a_bot_user_is_told_newest_first_with_the_right_actors<S: S
     assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), ids.len(), "ids are unique");
     assert_eq!(events[1]["on_behalf_of"], json!("owner-1"));
     assert_eq!(events[1]["key_id"], json!(old));
-    assert_eq!((events[2]["key_id"].as_str(), events[2]["key_name"].as_str()), (Some(new.as_str()), Some("deploy")));
+    assert_eq!(
+        (events[2]["key_id"].as_str(), events[2]["key_name"].as_str()),
+        (Some(new.as_str()), Some("deploy"))
+    );
     assert_eq!(events[3]["replaced_by"], json!(new));
     for event in &events {
         assert_eq!(event["bot_id"], json!(bot));
@@ -189,7 +203,8 @@ async fn the_story_of_a_bot_user_is_told_newest_first_with_the_right_actors<S: S
         .to_owned();
     let key = app.ok(&OWNER, "POST", &format!("/v1/bots/{bot2}/keys"), Some(key_body)).await;
     let key = key["key"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app.call(&OWNER, "POST", &format!("/v1/bots/{bot2}/keys/{key}/revoke"), Some(too_long)).await;
+    let (status, body) =
+        app.call(&OWNER, "POST", &format!("/v1/bots/{bot2}/keys/{key}/revoke"), Some(too_long)).await;
     assert_eq!((status, body["error"]["field"].as_str()), (400, Some("reason")));
     let (status, _) = app.call(&OWNER, "POST", &format!("/v1/bots/{bot2}/keys/{key}/revoke"), None).await;
     assert_eq!(status, 200, "no body stays valid");
@@ -199,7 +214,8 @@ async fn members_see_only_their_bot_users_events_and_another_team_sees_none<S: S
     let app = app(w);
     let mut bots = Vec::new();
     for account in ["alice", "bob"] {
-        let body = json!({"name": format!("{account}'s bot"), "account": account, "scopes": ["projects:read"]});
+        let body =
+            json!({"name": format!("{account}'s bot"), "account": account, "scopes": ["projects:read"]});
         bots.push(app.ok(&OWNER, "POST", "/v1/bots", Some(body)).await["id"].as_str().unwrap().to_owned());
         app.later();
     }
@@ -259,7 +275,10 @@ async fn no_event_holds_a_raw_key_a_secret_or_a_digest<S: Store + Clone>(w: Worl
     }
     let (replacement, raw) = w.new_key(&bot, TimeDelta::days(1));
     secrets.extend(forbidden(raw.expose(), replacement.hash.as_bytes()));
-    w.store.rotate_key(&w.team, keys[0].id, &replacement.replacing(keys[0].id), w.now(), w.cap(), w.now()).await.unwrap();
+    w.store
+        .rotate_key(&w.team, keys[0].id, &replacement.replacing(keys[0].id), w.now(), w.cap(), w.now())
+        .await
+        .unwrap();
     w.store.revoke_key(&w.team, bot.id, keys[1].id, &w.owner, w.now()).await.unwrap();
     w.store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
     let app = app(w);
@@ -308,13 +327,19 @@ async fn events_outlive_the_purge_of_their_keys_and_bot_user<S: Store + Clone>(w
             let later = w.now() + TimeDelta::days(31);
             let reopened = EmbeddedStore::open(path, w.limits.retention, later).unwrap();
             let db = rusqlite::Connection::open(path).unwrap();
-            let left: i64 = db.query_row("SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM bots)", [], |r| r.get(0)).unwrap();
+            let left: i64 = db
+                .query_row("SELECT (SELECT COUNT(*) FROM keys) + (SELECT COUNT(*) FROM bots)", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
             assert_eq!(left, 0, "the key and the bot user are purged");
             let page = reopened.list_events(&w.team, &AuditQuery::default(), None, 100).await.unwrap();
             // Only past the audit retention do the entries go too.
             let much_later = w.now() + TimeDelta::days(401);
             let gone = EmbeddedStore::open(path, w.limits.retention, much_later).unwrap();
-            assert!(gone.list_events(&w.team, &AuditQuery::default(), None, 100).await.unwrap().items.is_empty());
+            assert!(
+                gone.list_events(&w.team, &AuditQuery::default(), None, 100).await.unwrap().items.is_empty()
+            );
             page
         }
     };
@@ -380,7 +405,11 @@ async fn a_revocation_that_fails_leaves_no_event_and_an_event_never_exists_witho
             // 2. DynamoDB refuses the transaction: neither the change nor its entry exist.
             let (other, _) = w.key(&bot).await;
             let proxy = FaultProxy::start(&nico_keys_tests::dynamodb_endpoint()).await;
-            let faulty = DynamoStore::new(client_via(CallBudget::MANAGEMENT, &proxy.endpoint()), table, w.limits.retention);
+            let faulty = DynamoStore::new(
+                client_via(CallBudget::MANAGEMENT, &proxy.endpoint()),
+                table,
+                w.limits.retention,
+            );
             proxy.set(Fault::ServerError, Calls::Writes).await;
             let failed = faulty.revoke_key(&w.team, bot.id, other.id, &w.owner, w.now()).await;
             assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
@@ -405,7 +434,11 @@ async fn a_revocation_that_fails_leaves_no_event_and_an_event_never_exists_witho
             .unwrap();
             let failed = w.store.revoke_key(&w.team, bot.id, key.id, &w.owner, w.now()).await;
             assert!(failed.is_err(), "{failed:?}");
-            assert_eq!(w.store.get_key(&w.team, bot.id, key.id).await.unwrap().revoked_at, None, "no change without its event");
+            assert_eq!(
+                w.store.get_key(&w.team, bot.id, key.id).await.unwrap().revoked_at,
+                None,
+                "no change without its event"
+            );
             db.execute_batch(
                 "DROP TRIGGER no_entries; CREATE TRIGGER no_revocations BEFORE UPDATE ON keys \
                  BEGIN SELECT RAISE(ABORT, 'injected'); END;",

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::items::{BotItem, ItemKey};
 use super::wire::{Cancelled, built, number, time_value, update_item};
 use super::{DynamoStore, MAX_ATTEMPTS, backoff, table};
-use crate::ids::BotId;
 use crate::audit::{Entry, Origin, reasons};
+use crate::ids::BotId;
 use crate::model::{ApiKey, BotUser, TeamId};
 use crate::store::{MAX_WORKING_KEYS, RacePoint, StoreError};
 

@@ -414,7 +414,9 @@ mod tests {
         assert_eq!(item["expires_at"], AttributeValue::N(new.key.expires_at.timestamp_millis().to_string()));
         assert_eq!(item[table::TTL_ATTRIBUTE], AttributeValue::N("42".into()));
         assert_eq!(item[table::PARTITION_KEY], AttributeValue::S(format!("BOT#{}", new.key.bot_id)));
-        for absent in ["revoked_at", "revoked_by", "revoked_reason", "replaced_by", "replaces", "bot_deleted_at"] {
+        for absent in
+            ["revoked_at", "revoked_by", "revoked_reason", "replaced_by", "replaces", "bot_deleted_at"]
+        {
             assert!(!item.contains_key(absent), "{absent} is written only once it applies");
         }
 

@@ -46,9 +46,7 @@ mod wire;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -96,7 +94,13 @@ impl DynamoStore {
     /// `retention` is how long expired or revoked keys and deleted bot users stay readable
     /// before the table's TTL purges them.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
-        Self { client, table: table.into(), retention, race_hook: None, audit_retention: DEFAULT_AUDIT_RETENTION }
+        Self {
+            client,
+            table: table.into(),
+            retention,
+            race_hook: None,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+        }
     }
 
     /// The same store, keeping audit entries `retention` after their change (default 400 days).
@@ -238,7 +242,10 @@ impl BotStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(built)?;
-        let actions = vec![TransactWriteItem::builder().put(put).build(), self.put_entry(&Entry::bot_created(bot, origin))?];
+        let actions = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.put_entry(&Entry::bot_created(bot, origin))?,
+        ];
         // The SDK retries a transaction with the same client token, which DynamoDB answers with
         // the first success; a failed condition means the fresh id is taken, as unlikely as two
         // racing writers, and answered the same way.
@@ -314,7 +321,8 @@ impl BotStore for DynamoStore {
         origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(BotUser, usize), StoreError> {
-        let audit = |bot: &BotUser, revoked: &[&ApiKey]| Entry::bot_updated(bot, change, revoked, origin, now);
+        let audit =
+            |bot: &BotUser, revoked: &[&ApiKey]| Entry::bot_updated(bot, change, revoked, origin, now);
         self.write_bot(team, bot, origin, now, RacePoint::Update, audit, |item, keys| {
             let current = BotUser::from(item.clone());
             check_change(&current, change, keys, now)?;
@@ -369,7 +377,10 @@ impl KeyStore for DynamoStore {
                 .build()
                 .map_err(built)?;
             let entry = Entry::key_created(&BotUser::from(bot), key, origin);
-            match self.transact(vec![update_item(claim), self.put_new_key(new)?, self.put_entry(&entry)?]).await? {
+            match self
+                .transact(vec![update_item(claim), self.put_new_key(new)?, self.put_entry(&entry)?])
+                .await?
+            {
                 Ok(()) => return Ok(()),
                 // Lost a race on the bot user item: count again (and notice a deletion).
                 Err(reasons) => Cancelled::retry_or_fail(&reasons, Some(1), "create key")?,
@@ -514,8 +525,10 @@ impl KeyStore for DynamoStore {
                 .build()
                 .map_err(built)?;
             let put = self.put_new_key(replacement)?;
-            let old_key = &keys.iter().find(|record| record.key.id == old).ok_or(StoreError::KeyNotFound)?.key;
-            let entry = Entry::key_rotated(&BotUser::from(bot_item.clone()), old_key, &replacement.key, origin);
+            let old_key =
+                &keys.iter().find(|record| record.key.id == old).ok_or(StoreError::KeyNotFound)?.key;
+            let entry =
+                Entry::key_rotated(&BotUser::from(bot_item.clone()), old_key, &replacement.key, origin);
             let actions = vec![update_item(claim), update_item(retire_old), put, self.put_entry(&entry)?];
             match self.transact(actions).await? {
                 Ok(()) => {
