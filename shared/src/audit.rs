@@ -543,7 +543,7 @@ impl<'q> PageBuilder<'q> {
 mod tests {
     use super::*;
     use crate::model::Name;
-    use chrono::{TimeDelta, TimeZone};
+    use chrono::TimeZone;
 
     fn at(ms: i64) -> DateTime<Utc> {
         Utc.timestamp_millis_opt(1_800_000_000_000 + ms).unwrap()
@@ -675,6 +675,5 @@ mod tests {
         let next = first.next.expect("an empty page with a cursor: the budget ran out");
         let second = page(&all, &nobody, Some(next), 10);
         assert_eq!((second.items.len(), second.next), (0, None));
-        let _ = TimeDelta::zero();
     }
 }

@@ -220,7 +220,9 @@ async fn members_see_only_their_bot_users_events_and_another_team_sees_none<S: S
         app.later();
     }
     let key_body = json!({"name": "k", "expires_at": app.expiry(), "scopes": ["projects:read"]});
-    app.ok(&ALICE, "POST", &format!("/v1/bots/{}/keys", bots[0]), Some(key_body.clone())).await;
+    let alices_key =
+        app.ok(&ALICE, "POST", &format!("/v1/bots/{}/keys", bots[0]), Some(key_body.clone())).await;
+    let alices_key = alices_key["key"]["id"].as_str().unwrap().to_owned();
     app.ok(&BOB, "POST", &format!("/v1/bots/{}/keys", bots[1]), Some(key_body)).await;
 
     let of = |events: &[Value]| {
@@ -248,6 +250,20 @@ async fn members_see_only_their_bot_users_events_and_another_team_sees_none<S: S
         ]
     );
     assert_eq!(bobs.len(), 6);
+    let key = app.ok(&OWNER, "GET", &format!("/v1/bots/{}/keys/{alices_key}", bots[0]), None).await;
+    assert_eq!(key["revoked_reason"], json!("bot user re-assigned to another account"));
+
+    // Revoke-keys by Bob: each key's revocation is the system actor's, for Bob.
+    app.later();
+    let key_body = json!({"name": "k2", "expires_at": app.expiry(), "scopes": ["projects:read"]});
+    app.ok(&BOB, "POST", &format!("/v1/bots/{}/keys", bots[1]), Some(key_body)).await;
+    app.ok(&BOB, "POST", &format!("/v1/bots/{}/revoke-keys", bots[1]), None).await;
+    let latest = app.events(&BOB, &format!("&bot={}&actor=system:revoke-keys", bots[1])).await;
+    assert_eq!(latest.len(), 2, "both of Bob's keys");
+    for event in &latest {
+        assert_eq!(event["on_behalf_of"], json!("bob"));
+        assert_eq!(event["reason"], json!("all keys of the bot user revoked"));
+    }
 }
 
 /// What must never be stored or shown for a key: the raw key, its secret, the digest (hex in
