@@ -258,14 +258,16 @@ async fn run(options: ServeArgs) -> Result<(), String> {
             dynamodb::create_table(&client, &table).await.map_err(|e| format!("DynamoDB: {e}"))?;
         }
         let endpoint = endpoint.unwrap_or_else(|| "AWS".into());
-        let store = DynamoStore::new(client, &table, retention);
+        let store =
+            DynamoStore::new(client, &table, retention).with_audit_retention(config.limits.audit_retention);
         serve(store, config, options, format!("DynamoDB table {table} at {endpoint}"), clock).await
     } else {
         std::fs::create_dir_all(&options.data_dir)
             .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
         let path = options.data_dir.join("keys.sqlite3");
         let store = EmbeddedStore::open(&path, retention, Utc::now())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .with_audit_retention(config.limits.audit_retention);
         serve(store, config, options, format!("embedded, SQLite file {}", path.display()), clock).await
     }
 }

@@ -35,6 +35,9 @@ pub struct Limits {
     /// `KEY_ROTATION_GRACE_SECONDS`: how long a rotated-out key keeps working at most
     /// (default 24 hours); a rotate request may ask for less, never for more.
     pub rotation_grace: Duration,
+    /// `AUDIT_RETENTION_DAYS`: how long an audit entry is kept after its change before the
+    /// table's TTL purges it (default 400 days, 1 to 3650).
+    pub audit_retention: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             max_active_keys: 50,
             max_name_chars: 100,
             rotation_grace: Duration::from_secs(DAY),
+            audit_retention: Duration::from_secs(400 * DAY),
         }
     }
 }
@@ -119,6 +123,7 @@ impl Config {
                 0,
                 30 * DAY,
             )?),
+            audit_retention: vars.days("AUDIT_RETENTION_DAYS", defaults.audit_retention, 1)?,
         };
         let claims = ClaimNames {
             team: vars.optional("OWNER_TEAM_CLAIM").unwrap_or(ClaimNames::default().team),
@@ -217,6 +222,10 @@ mod tests {
         assert_eq!(config.limits.max_key_lifetime, Duration::from_secs(90 * DAY));
         assert_eq!(config.limits.retention, Duration::ZERO);
         assert_eq!(config.limits.max_active_keys, 5);
+        assert_eq!(
+            load(&[("AUDIT_RETENTION_DAYS", "30")]).unwrap().limits.audit_retention,
+            Duration::from_secs(30 * DAY)
+        );
         assert_eq!(config.claims.team, "custom:team");
     }
 
@@ -244,6 +253,8 @@ mod tests {
             ("VERIFY_CACHE_SECONDS", "0.5"),
             ("FLUSH_AUTHORIZER_CACHES", "rest:abc"),
             ("FLUSH_AUTHORIZER_CACHES", "websocket:abc/prod"),
+            ("AUDIT_RETENTION_DAYS", "0"),
+            ("AUDIT_RETENTION_DAYS", "3651"),
         ];
         for (name, value) in cases {
             let err = load(&[(name, value)]).unwrap_err();

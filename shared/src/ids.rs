@@ -101,6 +101,14 @@ macro_rules! id_type {
             pub fn as_str(&self) -> &str {
                 std::str::from_utf8(&self.0).expect("ids hold ASCII only")
             }
+
+            /// The lowest id of the millisecond `at`: every id generated then or later sorts
+            /// at or after it (a range query's bound).
+            pub fn first_at(at: DateTime<Utc>) -> Self {
+                let mut id = [b'0'; ID_LEN];
+                encode_base62_fixed(u64::try_from(at.timestamp_millis()).unwrap_or(0), &mut id[..TIME_CHARS]);
+                Self(id)
+            }
         }
 
         impl fmt::Display for $name {
@@ -138,6 +146,10 @@ id_type!(
 id_type!(
     /// An API key's id: public, the part of the token that names the key.
     KeyId
+);
+id_type!(
+    /// An audit entry's id: entries list newest first by it.
+    EventId
 );
 
 #[cfg(test)]

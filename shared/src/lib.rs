@@ -8,6 +8,7 @@
 // Without a store (the fuzz targets build so), the helpers the stores share go unused.
 #![cfg_attr(not(any(feature = "dynamodb", feature = "embedded")), allow(dead_code))]
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod duration;
@@ -23,6 +24,6 @@ pub mod token;
 pub use clock::{Clock, FileClock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use duration::Span;
-pub use ids::{BotId, KeyId};
+pub use ids::{BotId, EventId, KeyId};
 pub use model::{ApiKey, BotUser, KeyStatus, Name, Principal, Subject, TeamId};
 pub use scope::{Scope, ScopeCatalog, Scopes};

@@ -288,6 +288,8 @@ pub struct ApiKey {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<Subject>,
+    /// Why a person revoked it, if they said; the fixed reason of a system revocation.
+    pub revoked_reason: Option<String>,
     /// The key that replaced this one by rotation; this key then expires at the grace deadline.
     pub replaced_by: Option<KeyId>,
     /// The key this one replaced by rotation.
@@ -338,6 +340,7 @@ impl NewKey {
             expires_at: expires_at.get(),
             revoked_at: None,
             revoked_by: None,
+            revoked_reason: None,
             replaced_by: None,
             replaces: None,
         };

@@ -47,6 +47,13 @@ impl ApiRequest {
         self
     }
 
+    /// Where the request comes from, as API Gateway reports it.
+    pub fn source(&mut self, ip: &str, user_agent: &str) -> &mut Self {
+        self.event["requestContext"]["http"]["sourceIp"] = json!(ip);
+        self.event["requestContext"]["http"]["userAgent"] = json!(user_agent);
+        self
+    }
+
     pub fn header(&mut self, name: &str, value: &str) -> &mut Self {
         self.event["headers"][name] = json!(value);
         self

@@ -201,7 +201,7 @@ impl<S: Store> World<S> {
             Backing::Sqlite { path, .. } => {
                 let db = rusqlite::Connection::open(path).unwrap();
                 let mut values = Vec::new();
-                for table in ["bots", "keys"] {
+                for table in ["bots", "keys", "audit"] {
                     let mut rows = db.prepare(&format!("SELECT * FROM {table}")).unwrap();
                     let columns = rows.column_count();
                     let mut rows = rows.query([]).unwrap();

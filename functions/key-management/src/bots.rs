@@ -62,7 +62,7 @@ impl<S: Store> Api<S> {
             created_by: caller.subject.clone(),
             deleted_at: None,
         };
-        self.store.create_bot(&bot).await.map_err(ApiError::writing)?;
+        self.store.create_bot_by(&bot, &caller.origin).await.map_err(ApiError::writing)?;
         Ok(created(&self.bot_view(&bot), &format!("/v1/bots/{}", bot.id)))
     }
 
@@ -117,7 +117,7 @@ impl<S: Store> Api<S> {
             BotChange { name, account, scopes, revoke_keys: reassigned && body.revoke_keys.unwrap_or(true) };
         let (changed, revoked) = self
             .store
-            .update_bot(&caller.team, bot.id, &change, &caller.subject, ctx.now)
+            .update_bot_by(&caller.team, bot.id, &change, &caller.origin, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         let propagation = if change.revoke_keys { self.propagate().await } else { None };
@@ -132,7 +132,7 @@ impl<S: Store> Api<S> {
         let change = BotChange { revoke_keys: true, ..BotChange::default() };
         let (_, revoked) = self
             .store
-            .update_bot(&ctx.caller.team, bot.id, &change, &ctx.caller.subject, ctx.now)
+            .update_bot_by(&ctx.caller.team, bot.id, &change, &ctx.caller.origin, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         let propagation = self.propagate().await;
@@ -144,7 +144,7 @@ impl<S: Store> Api<S> {
         let bot = self.bot_with_key_rights(ctx).await?;
         let caller = ctx.caller.owner()?;
         self.store
-            .delete_bot(&caller.team, bot.id, &caller.subject, ctx.now)
+            .delete_bot_by(&caller.team, bot.id, &caller.origin, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         let propagation = self.propagate().await;

@@ -12,6 +12,7 @@
 use lambda_http::http::header;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+use nico_keys::audit::Origin;
 use nico_keys::config::ClaimNames;
 use nico_keys::{Subject, TeamId, token};
 use serde::de::DeserializeOwned;
@@ -35,6 +36,9 @@ pub struct Caller {
     pub is_owner: bool,
     /// What the person is shown as (the `DISPLAY_NAME_CLAIM` claim, e.g. an e-mail address).
     pub display_name: Option<String>,
+    /// Who asks and from where (API Gateway's source address and user agent), for the audit
+    /// trail.
+    pub origin: Origin,
 }
 
 impl Caller {
@@ -44,13 +48,15 @@ impl Caller {
         if presented.and_then(token::bearer).is_some_and(|key| key.starts_with(token::PREFIX)) {
             return Err(ApiError::ApiKeyNotAccepted);
         }
-        let claims = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => {
-                context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
-            }
+        let context = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => Some(context),
             _ => None,
-        }
-        .ok_or(ApiError::Unauthenticated)?;
+        };
+        let claims = context
+            .and_then(|context| context.authorizer.as_ref())
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims)
+            .ok_or(ApiError::Unauthenticated)?;
         let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let subject =
             claim("sub").and_then(|s| Subject::parse_claim(s).ok()).ok_or(ApiError::Unauthenticated)?;
@@ -61,7 +67,13 @@ impl Caller {
         // Shown back to the person only; one that could not be an identity is left out.
         let display_name =
             claim(&names.display).filter(|v| Subject::parse_claim(v).is_ok()).map(str::to_owned);
-        Ok(Self { subject, team, role, is_owner, display_name })
+        let http = context.map(|context| &context.http);
+        let origin = Origin::new(
+            subject.clone(),
+            http.and_then(|http| http.source_ip.as_deref()),
+            http.and_then(|http| http.user_agent.as_deref()),
+        );
+        Ok(Self { subject, team, role, is_owner, display_name, origin })
     }
 
     pub(crate) fn owner(&self) -> Result<&Self, ApiError> {

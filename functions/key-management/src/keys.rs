@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use nico_keys::KeyId;
+use nico_keys::audit::{Reason, Revocation};
 use nico_keys::model::{Expiry, NewKey, rotation_deadline};
 use nico_keys::store::Store;
 use serde::Deserialize;
@@ -25,10 +26,13 @@ struct CreateKey {
     scopes: Option<Vec<String>>,
 }
 
-/// `POST .../revoke`: no fields (yet); an empty body or `{}`.
-#[derive(Deserialize)]
+/// `POST .../revoke`: an empty body, `{}`, or why.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RevokeKey {}
+struct RevokeKey {
+    /// Free text for the audit trail and the key's view, at most 200 characters.
+    reason: Option<String>,
+}
 
 /// `POST .../rotate`, every field optional.
 #[derive(Deserialize, Default)]
@@ -56,7 +60,7 @@ impl<S: Store> Api<S> {
         let scopes = self.scopes(required("scopes", body.scopes)?)?;
         let (new, raw) = NewKey::issue(&caller.team, bot, name, scopes, expires_at, &caller.subject, ctx.now);
         self.store
-            .create_key(&new, self.config.limits.max_active_keys, ctx.now)
+            .create_key_by(&new, self.config.limits.max_active_keys, &caller.origin, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         let view = json!({ "token": raw.expose(), "key": KeyView::of(&new.key, ctx.now) });
@@ -81,10 +85,13 @@ impl<S: Store> Api<S> {
     pub(crate) async fn revoke_key(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let (bot, key) = (self.bot_with_key_rights(ctx).await?.id, ctx.key()?);
         let caller = &ctx.caller;
-        json_body::<RevokeKey>(ctx.request)?;
+        let body: RevokeKey = json_body(ctx.request)?.unwrap_or_default();
+        let reason = body.reason.as_deref().map(Reason::parse).transpose();
+        let reason = reason.map_err(|e| ApiError::field("reason", e))?.flatten();
+        let revocation = Revocation { origin: caller.origin.clone(), reason, system: None };
         let revoked = self
             .store
-            .revoke_key(&caller.team, bot, key, &caller.subject, ctx.now)
+            .revoke_key_by(&caller.team, bot, key, &revocation, ctx.now)
             .await
             .map_err(ApiError::writing)?;
         let propagation = self.propagate().await;
@@ -128,7 +135,15 @@ impl<S: Store> Api<S> {
         let deadline = rotation_deadline(old.expires_at, now, grace);
         let rotation = self
             .store
-            .rotate_key(&caller.team, key, &new.replacing(key), deadline, limits.max_active_keys, now)
+            .rotate_key_by(
+                &caller.team,
+                key,
+                &new.replacing(key),
+                deadline,
+                limits.max_active_keys,
+                &caller.origin,
+                now,
+            )
             .await
             .map_err(ApiError::writing)?;
         let view = json!({

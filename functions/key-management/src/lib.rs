@@ -7,12 +7,13 @@
 //! choices made where the product brief was silent, are in `docs/contract.md`.
 //!
 //! * [`routes`]: the route table, declared once;
-//! * `account`, `bots`, `keys`: one handler per operation;
+//! * `account`, `bots`, `keys`, `audit`: one handler per operation;
 //! * [`extract`]: caller, bodies, paging;
 //! * [`views`]: what the API shows;
 //! * [`error`]: what goes wrong, and the one place it becomes a response.
 
 mod account;
+mod audit;
 mod bots;
 pub mod console;
 pub mod error;
@@ -117,6 +118,7 @@ impl<S: Store> Api<S> {
             Operation::GetKey => self.get_key(ctx).await,
             Operation::RevokeKey => self.revoke_key(ctx).await,
             Operation::RotateKey => self.rotate_key(ctx).await,
+            Operation::ListAudit => self.list_audit(ctx).await,
         }
     }
 }

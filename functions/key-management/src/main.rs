@@ -15,7 +15,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let client = dynamodb::lambda_client(CallBudget::MANAGEMENT)
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
+    let store = DynamoStore::new(client, &config.table_name, config.limits.retention)
+        .with_audit_retention(config.limits.audit_retention);
     let stages = config.flush_stages.clone();
     let mut api = Api::new(store, config, Arc::new(SystemClock)).with_console(ConsoleSettings::from_env());
     if !stages.is_empty() {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
+use nico_keys::audit::ListedEvent;
 use nico_keys::model::format_time;
 use nico_keys::store::Page;
 use nico_keys::{ApiKey, BotUser, KeyStatus, ScopeCatalog};
@@ -72,6 +73,8 @@ pub struct KeyView {
     expires_at: String,
     revoked_at: Option<String>,
     revoked_by: Option<String>,
+    /// Why it was revoked: the person's reason, or a system revocation's fixed one.
+    revoked_reason: Option<String>,
     replaced_by: Option<String>,
     replaces: Option<String>,
 }
@@ -90,8 +93,52 @@ impl KeyView {
             expires_at: format_time(key.expires_at),
             revoked_at: key.revoked_at.map(format_time),
             revoked_by: key.revoked_by.as_ref().map(ToString::to_string),
+            revoked_reason: key.revoked_reason.clone(),
             replaced_by: key.replaced_by.map(|id| id.to_string()),
             replaces: key.replaces.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// An audit event as the API shows it: who, what, when, from where, why; never a secret.
+#[derive(Serialize)]
+pub struct EventView {
+    id: String,
+    at: String,
+    action: &'static str,
+    actor: String,
+    /// The person a system actor acted for.
+    on_behalf_of: Option<String>,
+    source_ip: Option<String>,
+    user_agent: Option<String>,
+    team_id: String,
+    bot_id: String,
+    bot_name: String,
+    key_id: Option<String>,
+    key_name: Option<String>,
+    reason: Option<String>,
+    /// For `key.rotated`: the key that replaced it.
+    replaced_by: Option<String>,
+}
+
+impl EventView {
+    pub fn of(listed: &ListedEvent) -> Self {
+        let event = &listed.event;
+        Self {
+            id: listed.id.to_string(),
+            at: format_time(listed.at),
+            action: event.action.as_str(),
+            actor: event.actor.to_string(),
+            on_behalf_of: event.on_behalf_of.as_ref().map(ToString::to_string),
+            source_ip: listed.source_ip.clone(),
+            user_agent: listed.user_agent.clone(),
+            team_id: listed.team_id.to_string(),
+            bot_id: listed.bot_id.to_string(),
+            bot_name: listed.bot_name.clone(),
+            key_id: event.key_id.map(|id| id.to_string()),
+            key_name: event.key_name.clone(),
+            reason: event.reason.clone(),
+            replaced_by: event.replaced_by.map(|id| id.to_string()),
         }
     }
 }

@@ -25,9 +25,10 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
+use nico_keys::audit::{MAX_REASON_CHARS, Reason, Revocation, SystemActor};
 use nico_keys::model::format_time;
 use nico_keys::store::{BotStore, CredentialStore, KeyStore, StoreError};
-use nico_keys::{Clock, Subject, token};
+use nico_keys::{Clock, token};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -46,8 +47,6 @@ pub const MAX_ENTRIES: usize = 1_000;
 const CONCURRENCY: usize = 16;
 /// GitHub gives up after about 30 s; past this budget the answer is 503 and GitHub retries.
 const BATCH_BUDGET: Duration = Duration::from_secs(25);
-/// Who revokes a reported key, in the key's `revoked_by` and the audit trail.
-pub const ACTOR: &str = "github-secret-scanning";
 
 const IDENTIFIER_HEADER: &str = "github-public-key-identifier";
 const SIGNATURE_HEADER: &str = "github-public-key-signature";
@@ -235,8 +234,10 @@ where
         if !parsed.matches(&credential.hash) {
             return Ok(Label::FalsePositive);
         }
-        let actor = Subject::parse(ACTOR).expect("a valid subject");
-        let revoked = match self.store.revoke_key(&credential.team_id, bot, key, &actor, now).await {
+        let reason = url.map(|url| format!("found in public by GitHub secret scanning: {url}"));
+        let reason = reason.as_deref().and_then(|text| Reason::parse(&shorten(text)).ok().flatten());
+        let revocation = Revocation::system(SystemActor::SecretScanning, reason);
+        let revoked = match self.store.revoke_key_by(&credential.team_id, bot, key, &revocation, now).await {
             Ok(revoked) => revoked,
             // Gone with its bot user or purged: nothing left to revoke.
             Err(StoreError::BotDeleted | StoreError::KeyNotFound) => return Ok(Label::TruePositive),
@@ -273,6 +274,11 @@ where
             tracing::error!(%error, key_id = %key.id, "notice of a leaked key not sent");
         }
     }
+}
+
+/// `text` within a reason's limit (a long URL loses its end).
+fn shorten(text: &str) -> String {
+    text.chars().take(MAX_REASON_CHARS).collect()
 }
 
 fn sha256_hex(text: &str) -> String {

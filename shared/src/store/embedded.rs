@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError,
-    check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
+    AuditStore, BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation,
+    StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
+use crate::audit::{AuditPage, AuditQuery, Entry, EventRef, Origin, PageBuilder, Revocation, reasons};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
 use crate::scope::Scopes;
@@ -54,11 +55,18 @@ CREATE TABLE IF NOT EXISTS keys (
     purge_at        INTEGER NOT NULL,
     PRIMARY KEY (bot_id, key_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    team_id     TEXT NOT NULL,
+    entry_id    TEXT NOT NULL,
+    entry       TEXT NOT NULL,
+    purge_at    INTEGER NOT NULL,
+    PRIMARY KEY (team_id, entry_id)
+) WITHOUT ROWID;
 ";
 
 /// The columns each reader selects, declared once.
 const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_at, created_by, expires_at, \
-                           revoked_at, revoked_by, replaced_by, replaces, bot_deleted_at";
+                           revoked_at, revoked_by, revoked_reason, replaced_by, replaces, bot_deleted_at";
 const BOT_COLUMNS: &str = "bot_id, team_id, name, account, scopes, created_at, created_by, deleted_at";
 const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash";
 
@@ -67,6 +75,7 @@ const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secre
 pub struct EmbeddedStore {
     db: Arc<Mutex<Connection>>,
     retention_ms: i64,
+    audit_retention_ms: i64,
 }
 
 impl EmbeddedStore {
@@ -81,8 +90,17 @@ impl EmbeddedStore {
         let now_ms = now.timestamp_millis();
         db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
+        db.execute("DELETE FROM audit WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        Ok(Self { db: Arc::new(Mutex::new(db)), retention_ms })
+        let audit_retention_ms = 400 * 86_400_000;
+        Ok(Self { db: Arc::new(Mutex::new(db)), retention_ms, audit_retention_ms })
+    }
+
+    /// The same store, keeping audit entries `retention` after their change (default 400 days;
+    /// entries already stored keep the retention they were written with).
+    pub fn with_audit_retention(mut self, retention: Duration) -> Self {
+        self.audit_retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -145,7 +163,7 @@ fn inserted(result: rusqlite::Result<usize>) -> Result<(), StoreError> {
 /// Columns later versions added to a table, for files an earlier version created: added
 /// empty, and read with the same defaults as a DynamoDB item that lacks them.
 fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
-    for (table, column) in [("bots", "account"), ("bots", "scopes")] {
+    for (table, column) in [("bots", "account"), ("bots", "scopes"), ("keys", "revoked_reason")] {
         let present: bool = db
             .query_row(
                 &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
@@ -188,6 +206,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         expires_at: time(row.get("expires_at")?)?,
         revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(time).transpose()?,
         revoked_by: parsed_opt(row, "revoked_by", Subject::parse)?,
+        revoked_reason: row.get("revoked_reason")?,
         replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
         replaces: parsed_opt(row, "replaces", KeyId::parse)?,
     };
@@ -255,9 +274,21 @@ fn insert_key(db: &Connection, new: &NewKey, purge_at: i64) -> Result<(), StoreE
     ))
 }
 
+/// Stores `entry` in the transaction `db` is part of.
+fn insert_entry(db: &Connection, entry: &Entry, audit_retention_ms: i64) -> Result<(), StoreError> {
+    let text = serde_json::to_string(entry).map_err(StoreError::unavailable)?;
+    let purge_at = entry.at.timestamp_millis().saturating_add(audit_retention_ms);
+    inserted(db.execute(
+        "INSERT INTO audit (team_id, entry_id, entry, purge_at) VALUES (?1, ?2, ?3, ?4)",
+        params![entry.team_id.as_str(), entry.id.as_str(), text, purge_at],
+    ))
+}
+
 impl BotStore for EmbeddedStore {
-    async fn create_bot(&self, bot: &BotUser) -> Result<(), StoreError> {
-        inserted(self.lock().execute(
+    async fn create_bot_by(&self, bot: &BotUser, origin: &Origin) -> Result<(), StoreError> {
+        let mut db = self.lock();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+        inserted(tx.execute(
             "INSERT INTO bots (team_id, bot_id, name, account, scopes, created_at, created_by) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -269,7 +300,9 @@ impl BotStore for EmbeddedStore {
                 bot.created_at.timestamp_millis(),
                 bot.created_by.as_str()
             ],
-        ))
+        ))?;
+        insert_entry(&tx, &Entry::bot_created(bot, origin), self.audit_retention_ms)?;
+        tx.commit().map_err(sql)
     }
 
     async fn get_bot(&self, team: &TeamId, bot: BotId) -> Result<BotUser, StoreError> {
@@ -302,14 +335,15 @@ impl BotStore for EmbeddedStore {
         Ok(Page::from_overfetch(items, limit))
     }
 
-    async fn update_bot(
+    async fn update_bot_by(
         &self,
         team: &TeamId,
         bot: BotId,
         change: &BotChange,
-        by: &Subject,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(BotUser, usize), StoreError> {
+        let by = &origin.actor;
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let current = bot_row(&tx, team, bot)?;
@@ -327,28 +361,41 @@ impl BotStore for EmbeddedStore {
             ],
         )
         .map_err(sql)?;
-        let revoked = if change.revoke_keys {
+        let working: Vec<&ApiKey> = keys.iter().filter(|key| key.is_working(now)).collect();
+        let revoked: &[&ApiKey] = if change.revoke_keys { &working } else { &[] };
+        let reassigned = change.account.as_ref().is_some_and(|account| account != &current.account);
+        let reason = if reassigned { reasons::REASSIGNED } else { reasons::REVOKE_KEYS };
+        for key in revoked {
             tx.execute(
-                "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, purge_at = ?4 \
-                 WHERE bot_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-                params![bot.as_str(), now.timestamp_millis(), by.as_str(), self.purge_at(now)],
+                "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, revoked_reason = ?5, purge_at = ?6 \
+                 WHERE bot_id = ?1 AND key_id = ?2",
+                params![
+                    bot.as_str(),
+                    key.id.as_str(),
+                    now.timestamp_millis(),
+                    by.as_str(),
+                    reason,
+                    self.purge_at(now)
+                ],
             )
-            .map_err(sql)?
-        } else {
-            0
-        };
+            .map_err(sql)?;
+        }
+        if let Some(entry) = Entry::bot_updated(&current, change, revoked, origin, now) {
+            insert_entry(&tx, &entry, self.audit_retention_ms)?;
+        }
         let changed = bot_row(&tx, team, bot)?;
         tx.commit().map_err(sql)?;
-        Ok((changed, revoked))
+        Ok((changed, revoked.len()))
     }
 
-    async fn delete_bot(
+    async fn delete_bot_by(
         &self,
         team: &TeamId,
         bot: BotId,
-        by: &Subject,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<BotUser, StoreError> {
+        let by = &origin.actor;
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let now_ms = now.timestamp_millis();
@@ -363,12 +410,15 @@ impl BotStore for EmbeddedStore {
             params![team.as_str(), bot.as_str(), now_ms, by.as_str(), purge_at],
         )
         .map_err(sql)?;
+        let keys: Vec<ApiKey> = all_keys(&tx, bot)?.into_iter().map(|record| record.key).collect();
+        let working: Vec<&ApiKey> = keys.iter().filter(|key| key.is_working(now)).collect();
         tx.execute(
-            "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, bot_deleted_at = ?2, purge_at = ?4 \
-             WHERE bot_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-            params![bot.as_str(), now_ms, by.as_str(), purge_at],
+            "UPDATE keys SET revoked_at = ?2, revoked_by = ?3, revoked_reason = ?5, bot_deleted_at = ?2, \
+             purge_at = ?4 WHERE bot_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            params![bot.as_str(), now_ms, by.as_str(), purge_at, reasons::BOT_DELETED],
         )
         .map_err(sql)?;
+        insert_entry(&tx, &Entry::bot_deleted(&found, &working, origin, now), self.audit_retention_ms)?;
         let deleted = bot_row(&tx, team, bot)?;
         tx.commit().map_err(sql)?;
         Ok(deleted)
@@ -376,7 +426,13 @@ impl BotStore for EmbeddedStore {
 }
 
 impl KeyStore for EmbeddedStore {
-    async fn create_key(&self, new: &NewKey, max_active: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn create_key_by(
+        &self,
+        new: &NewKey,
+        max_active: u32,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let key = &new.key;
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
@@ -384,6 +440,7 @@ impl KeyStore for EmbeddedStore {
         check_ceiling(bot.scopes.as_ref(), &key.scopes)?;
         check_cap(all_keys(&tx, key.bot_id)?.iter().map(|record| &record.key), max_active, now, None)?;
         insert_key(&tx, new, self.purge_at(key.expires_at))?;
+        insert_entry(&tx, &Entry::key_created(&bot, key, origin), self.audit_retention_ms)?;
         tx.commit().map_err(sql)
     }
 
@@ -419,44 +476,62 @@ impl KeyStore for EmbeddedStore {
         Ok(Page::from_overfetch(items, limit))
     }
 
-    async fn revoke_key(
+    async fn revoke_key_by(
         &self,
         team: &TeamId,
         bot: BotId,
         key: KeyId,
-        by: &Subject,
+        revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<ApiKey, StoreError> {
+        let by = &revocation.origin.actor;
+        let reason = revocation.reason.as_ref().map(|reason| reason.as_str());
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        live_bot(&tx, team, bot)?;
+        let owner = live_bot(&tx, team, bot)?;
         if let Revocable::AlreadyRevoked(key) = revocable(key_row(&tx, bot, key)?, team)? {
             return Ok(*key);
         }
         tx.execute(
-            "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, purge_at = ?5 WHERE bot_id = ?1 AND key_id = ?2",
-            params![bot.as_str(), key.as_str(), now.timestamp_millis(), by.as_str(), self.purge_at(now)],
+            "UPDATE keys SET revoked_at = ?3, revoked_by = ?4, revoked_reason = ?5, purge_at = ?6 \
+             WHERE bot_id = ?1 AND key_id = ?2",
+            params![
+                bot.as_str(),
+                key.as_str(),
+                now.timestamp_millis(),
+                by.as_str(),
+                reason,
+                self.purge_at(now)
+            ],
         )
         .map_err(sql)?;
         let revoked = key_row(&tx, bot, key)?.ok_or(StoreError::KeyNotFound)?;
+        insert_entry(
+            &tx,
+            &Entry::key_revoked(&owner, &revoked.key, revocation, now),
+            self.audit_retention_ms,
+        )?;
         tx.commit().map_err(sql)?;
         Ok(revoked.key)
     }
 
-    async fn rotate_key(
+    async fn rotate_key_by(
         &self,
         team: &TeamId,
         old: KeyId,
         replacement: &NewKey,
         deadline: DateTime<Utc>,
         max_active: u32,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         let bot = replacement.key.bot_id;
         let mut db = self.lock();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        live_bot(&tx, team, bot)?;
-        rotatable(key_row(&tx, bot, old)?, team, deadline, now)?;
+        let owner = live_bot(&tx, team, bot)?;
+        let before = key_row(&tx, bot, old)?;
+        let old_key = before.as_ref().map(|record| record.key.clone());
+        rotatable(before, team, deadline, now)?;
         let retiring_now = (deadline <= now).then_some(old);
         check_cap(all_keys(&tx, bot)?.iter().map(|record| &record.key), max_active, now, retiring_now)?;
         tx.execute(
@@ -471,6 +546,9 @@ impl KeyStore for EmbeddedStore {
         )
         .map_err(sql)?;
         insert_key(&tx, replacement, self.purge_at(replacement.key.expires_at))?;
+        let old_key = old_key.ok_or(StoreError::KeyNotFound)?;
+        let entry = Entry::key_rotated(&owner, &old_key, &replacement.key, origin);
+        insert_entry(&tx, &entry, self.audit_retention_ms)?;
         let old = key_row(&tx, bot, old)?.ok_or(StoreError::KeyNotFound)?;
         tx.commit().map_err(sql)?;
         Ok(Rotation { old: old.key, new: replacement.key.clone() })
@@ -496,5 +574,37 @@ impl CredentialStore for EmbeddedStore {
             )
             .optional()
             .map_err(sql)
+    }
+}
+
+impl AuditStore for EmbeddedStore {
+    async fn list_events(
+        &self,
+        team: &TeamId,
+        query: &AuditQuery,
+        after: Option<EventRef>,
+        limit: usize,
+    ) -> Result<AuditPage, StoreError> {
+        let db = self.lock();
+        // From the cursor's entry, inclusive (the rest of its events may follow), down to `since`.
+        let high = after.map_or_else(|| "~".to_owned(), |after| after.entry.to_string());
+        let low = query.lowest_entry().map(|id| id.to_string()).unwrap_or_default();
+        let mut statement = db
+            .prepare_cached(
+                "SELECT entry FROM audit WHERE team_id = ?1 AND entry_id >= ?2 AND entry_id <= ?3 \
+                 ORDER BY entry_id DESC",
+            )
+            .map_err(sql)?;
+        let mut rows = statement.query(params![team.as_str(), low, high]).map_err(sql)?;
+        let mut builder = PageBuilder::new(query, after, limit);
+        while let Some(row) = rows.next().map_err(sql)? {
+            let text: String = row.get(0).map_err(sql)?;
+            let entry: Entry = serde_json::from_str(&text)
+                .map_err(|_| StoreError::unavailable("stored audit entry is invalid"))?;
+            if !builder.offer(&entry) {
+                return Ok(builder.finish(false));
+            }
+        }
+        Ok(builder.finish(true))
     }
 }

@@ -15,7 +15,11 @@
 //!   race, and never more than [`MAX_WORKING_KEYS`];
 //! * revocation is irreversible and idempotent; after `revoke_key` returns, verification of
 //!   that key fails;
-//! * a team only ever sees its own bot users and keys: another team's ids read as not found.
+//! * a team only ever sees its own bot users and keys: another team's ids read as not found;
+//! * every change writes its audit entry ([`crate::audit::Entry`]) in the same atomic step as
+//!   the change: no change without its entry, no entry without its change. The methods that
+//!   take an [`Origin`] (`create_bot_by`, ...) are the ones that write; the shorter ones are
+//!   the same change with only a person as its origin.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -28,6 +32,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::{AuditPage, AuditQuery, EventRef, Origin, Revocation};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
 use crate::scope::Scopes;
@@ -95,7 +100,16 @@ pub struct Rotation {
 
 pub trait BotStore: Send + Sync {
     /// Stores a new bot user (its id is fresh; an existing id is never overwritten).
-    fn create_bot(&self, bot: &BotUser) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_bot_by(
+        &self,
+        bot: &BotUser,
+        origin: &Origin,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`BotStore::create_bot_by`] its creator, without a request's context.
+    fn create_bot(&self, bot: &BotUser) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.create_bot_by(bot, &Origin::from(&bot.created_by)).await }
+    }
 
     /// One bot user of `team`, deleted ones included (with `deleted_at` set).
     fn get_bot(&self, team: &TeamId, bot: BotId) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
@@ -115,6 +129,15 @@ pub trait BotStore: Send + Sync {
     /// [`StoreError::BotDeleted`]; new `scopes` that a working key exceeds are refused
     /// ([`StoreError::KeysOutsideScopes`]) unless the keys are revoked with the change. Returns
     /// the bot user as changed and how many keys were revoked.
+    fn update_bot_by(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        change: &BotChange,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(BotUser, usize), StoreError>> + Send;
+
     fn update_bot(
         &self,
         team: &TeamId,
@@ -122,29 +145,51 @@ pub trait BotStore: Send + Sync {
         change: &BotChange,
         by: &Subject,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(BotUser, usize), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(BotUser, usize), StoreError>> + Send {
+        async move { self.update_bot_by(team, bot, change, &Origin::from(by), now).await }
+    }
 
     /// Marks the bot user deleted and revokes every working key it has, in one atomic step.
     /// Deleting a deleted bot user changes nothing and succeeds.
+    fn delete_bot_by(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
+
     fn delete_bot(
         &self,
         team: &TeamId,
         bot: BotId,
         by: &Subject,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send;
+    ) -> impl Future<Output = Result<BotUser, StoreError>> + Send {
+        async move { self.delete_bot_by(team, bot, &Origin::from(by), now).await }
+    }
 }
 
 pub trait KeyStore: Send + Sync {
     /// Stores a new key for an existing, not deleted bot user of the key's team, unless that
     /// would give the bot user more than `max_active` working keys, or its scopes lie outside
     /// the bot user's ceiling.
+    fn create_key_by(
+        &self,
+        key: &NewKey,
+        max_active: u32,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn create_key(
         &self,
         key: &NewKey,
         max_active: u32,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move { self.create_key_by(key, max_active, &Origin::from(&key.key.created_by), now).await }
+    }
 
     fn get_key(
         &self,
@@ -163,7 +208,17 @@ pub trait KeyStore: Send + Sync {
     ) -> impl Future<Output = Result<Page<ApiKey>, StoreError>> + Send;
 
     /// Revokes a key now. Revoking a revoked key changes nothing and returns it as it is;
-    /// a key of a deleted bot user is [`StoreError::BotDeleted`].
+    /// a key of a deleted bot user is [`StoreError::BotDeleted`]. Only a revocation that
+    /// happens writes an audit entry.
+    fn revoke_key_by(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        key: KeyId,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ApiKey, StoreError>> + Send;
+
     fn revoke_key(
         &self,
         team: &TeamId,
@@ -171,12 +226,26 @@ pub trait KeyStore: Send + Sync {
         key: KeyId,
         by: &Subject,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<ApiKey, StoreError>> + Send;
+    ) -> impl Future<Output = Result<ApiKey, StoreError>> + Send {
+        async move { self.revoke_key_by(team, bot, key, &Revocation::from(by), now).await }
+    }
 
     /// In one step: stores `replacement` (same bot user) and moves the old key's expiry to
     /// `deadline` (never later than it was), marking it replaced. Only an active key that was
     /// not rotated before can be rotated, and only while the bot user has room for one more
     /// working key (the old one keeps working until `deadline`), under `max_active`.
+    #[allow(clippy::too_many_arguments)]
+    fn rotate_key_by(
+        &self,
+        team: &TeamId,
+        old: KeyId,
+        replacement: &NewKey,
+        deadline: DateTime<Utc>,
+        max_active: u32,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
     fn rotate_key(
         &self,
         team: &TeamId,
@@ -185,7 +254,26 @@ pub trait KeyStore: Send + Sync {
         deadline: DateTime<Utc>,
         max_active: u32,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send {
+        async move {
+            let origin = Origin::from(&replacement.key.created_by);
+            self.rotate_key_by(team, old, replacement, deadline, max_active, &origin, now).await
+        }
+    }
+}
+
+/// The audit trail, read back.
+pub trait AuditStore: Send + Sync {
+    /// The team's events matching `query`, newest first, after `after`, at most `limit`
+    /// (a page may be short with a cursor: see [`AuditPage::next`]). Strongly consistent: an
+    /// event is listed the moment its change has returned.
+    fn list_events(
+        &self,
+        team: &TeamId,
+        query: &AuditQuery,
+        after: Option<EventRef>,
+        limit: usize,
+    ) -> impl Future<Output = Result<AuditPage, StoreError>> + Send;
 }
 
 /// Why a presented key is refused; the stable names go to the decision log.
@@ -286,9 +374,9 @@ pub fn check(
 }
 
 /// Everything the management API and the authorizer use.
-pub trait Store: BotStore + KeyStore + CredentialStore {}
+pub trait Store: BotStore + KeyStore + CredentialStore + AuditStore {}
 
-impl<T: BotStore + KeyStore + CredentialStore> Store for T {}
+impl<T: BotStore + KeyStore + CredentialStore + AuditStore> Store for T {}
 
 // The decisions every store takes the same way. A store only reads and writes; what a read
 // means (refuse, repeat, retry) is decided here, once, for both implementations.
@@ -324,6 +412,8 @@ pub enum RacePoint {
     Rotate,
     /// A change to a bot user has read it and its keys.
     Update,
+    /// A revocation has read the key.
+    Revoke,
 }
 
 /// Runs at a [`RacePoint`], so a test can make another writer commit exactly there and the
@@ -333,8 +423,8 @@ pub type RaceHook = Arc<dyn Fn(RacePoint) -> Pin<Box<dyn Future<Output = ()> + S
 
 /// The most working keys a bot user can ever have, whatever `MAX_ACTIVE_KEYS_PER_BOT` says:
 /// deleting a bot user revokes them all in one DynamoDB transaction, which holds at most 100
-/// actions, one of them the bot user item itself.
-pub const MAX_WORKING_KEYS: u32 = 99;
+/// actions, two of them the bot user item and the change's audit entry.
+pub const MAX_WORKING_KEYS: u32 = 98;
 
 /// Whether one more working key fits under the cap, given the bot user's keys. A rotation
 /// that retires its old key at once (no grace) passes that key as `retiring_now`: it stops

@@ -330,22 +330,31 @@ impl Scene {
         let bot = item_key(&format!("TEAM#{}", self.world.team), &format!("BOT#{}", self.bot.id));
         let key = |k: &ApiKey| item_key(&format!("BOT#{}", k.bot_id), &format!("KEY#{}", k.id));
         match op {
-            Op::CreateBot => vec![Expect::New("BOT#", BOT_ATTRIBUTES)],
-            Op::CreateKey => {
-                vec![Expect::Updated(bot, &["key_version"]), Expect::New("KEY#", KEY_ATTRIBUTES)]
-            }
-            Op::Revoke => vec![Expect::Updated(key(&self.target), &["revoked_at", "revoked_by", "ttl"])],
+            // New items in table order: the audit entry (`AUDIT#` partition) comes first.
+            Op::CreateBot => vec![Expect::New("EVT#", ENTRY_ATTRIBUTES), Expect::New("BOT#", BOT_ATTRIBUTES)],
+            Op::CreateKey => vec![
+                Expect::Updated(bot, &["key_version"]),
+                Expect::New("EVT#", ENTRY_ATTRIBUTES),
+                Expect::New("KEY#", KEY_ATTRIBUTES),
+            ],
+            Op::Revoke => vec![
+                Expect::Updated(key(&self.target), &["revoked_at", "revoked_by", "ttl"]),
+                Expect::New("EVT#", ENTRY_ATTRIBUTES),
+            ],
             Op::Rotate => vec![
                 Expect::Updated(bot, &["key_version"]),
                 Expect::Updated(key(&self.target), &["expires_at", "replaced_by", "ttl"]),
+                Expect::New("EVT#", ENTRY_ATTRIBUTES),
                 Expect::New("KEY#", KEY_ATTRIBUTES),
             ],
             Op::DeleteBot => {
-                let revoked: &[&str] = &["revoked_at", "revoked_by", "bot_deleted_at", "ttl"];
+                let revoked: &[&str] =
+                    &["revoked_at", "revoked_by", "revoked_reason", "bot_deleted_at", "ttl"];
                 vec![
                     Expect::Updated(bot, &["deleted_at", "deleted_by", "ttl", "key_version"]),
                     Expect::Updated(key(&self.target), revoked),
                     Expect::Updated(key(&self.other), revoked),
+                    Expect::New("EVT#", ENTRY_ATTRIBUTES),
                 ]
             }
         }
@@ -397,6 +406,9 @@ const KEY_ATTRIBUTES: &[&str] = &[
     "expires_at",
     "ttl",
 ];
+
+/// An audit entry (branch audit): the whole entry is one nested map.
+const ENTRY_ATTRIBUTES: &[&str] = &["pk", "sk", "entry", "ttl"];
 
 type Item = HashMap<String, AttributeValue>;
 type ItemKey = (String, String);

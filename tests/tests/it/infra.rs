@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 13] = [
+const SETTINGS: [&str; 14] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -29,6 +29,7 @@ const SETTINGS: [&str; 13] = [
     // Scale (issue 22).
     "VERIFY_CACHE_SECONDS",
     "FLUSH_AUTHORIZER_CACHES",
+    "AUDIT_RETENTION_DAYS",
 ];
 
 /// What the management function alone reads: where the web console signs in
@@ -275,6 +276,7 @@ fn parameter_defaults_are_the_code_defaults() {
         ("MAX_ACTIVE_KEYS_PER_BOT", limits.max_active_keys.to_string()),
         ("NAME_MAX_CHARS", limits.max_name_chars.to_string()),
         ("KEY_ROTATION_GRACE_SECONDS", limits.rotation_grace.as_secs().to_string()),
+        ("AUDIT_RETENTION_DAYS", (limits.audit_retention.as_secs() / DAY).to_string()),
         ("OWNER_TEAM_CLAIM", claims.team),
         ("OWNER_ROLE_CLAIM", claims.role),
         ("DISPLAY_NAME_CLAIM", claims.display),
@@ -345,7 +347,7 @@ fn http_api_answers_are_cached_per_key_and_route() {
 }
 
 #[test]
-fn leak_reports_are_a_public_route_of_a_function_that_can_only_read_revoke_and_notify() {
+fn leak_reports_are_a_public_route_of_a_function_that_can_only_read_revoke_audit_and_notify() {
     let template = Template::project();
     let (id, leak) = template.function(LEAK_REPORT);
     let events: Vec<&Value> = leak["Properties"]["Events"].as_object().expect("events").values().collect();
@@ -377,7 +379,16 @@ fn leak_reports_are_a_public_route_of_a_function_that_can_only_read_revoke_and_n
         writes["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], key_items,
         "key items only"
     );
-    assert_eq!(dynamodb.len(), 2, "no Query, Scan, PutItem or DeleteItem: {dynamodb:?}");
+    let audit = dynamodb
+        .iter()
+        .find(|s| actions(s) == BTreeSet::from(["dynamodb:PutItem".to_owned()]))
+        .expect("a PutItem statement");
+    assert_eq!(
+        audit["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        json!(["AUDIT#*"]),
+        "audit entries only"
+    );
+    assert_eq!(dynamodb.len(), 3, "no Query, Scan or DeleteItem: {dynamodb:?}");
     let sns = statements_for(&statements, "sns");
     assert_eq!(sns.len(), 1);
     assert_eq!(

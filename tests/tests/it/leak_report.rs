@@ -88,6 +88,18 @@ async fn a_signed_report_of_a_live_key_revokes_it_at_once_and_answers_true_posit
         (view["status"].as_str(), view["revoked_by"].as_str()),
         (Some("revoked"), Some("github-secret-scanning"))
     );
+    let (_, audit) =
+        runner.send("GET", &format!("/v1/audit?bot={bot}"), Some(&bearer(&runner.owner)), None).await;
+    let event = &audit["items"][0];
+    assert_eq!(
+        (event["action"].as_str(), event["actor"].as_str(), event["key_id"].as_str()),
+        (Some("key.revoked"), Some("github-secret-scanning"), Some(leaked_id.as_str())),
+        "{audit}"
+    );
+    assert_eq!(
+        event["reason"],
+        "found in public by GitHub secret scanning: https://github.com/octo/repo/blob/main/.env"
+    );
 }
 
 #[tokio::test]

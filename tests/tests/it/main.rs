@@ -23,7 +23,10 @@
 //! - [`cli`]: the `nico-keys` CLI as a process against the runner: outputs, exit codes, files.
 //! - [`scale`]: the authorizer's micro-cache with a test clock, the flush of API Gateway's
 //!   authorizer caches after every revocation (SDK against a local stub), their template wiring.
+//! - [`audit`]: the audit trail on both stores: the story, who sees what, atomicity, no secrets,
+//!   events outliving their keys.
 
+mod audit;
 mod authorizer;
 mod cli;
 mod console;

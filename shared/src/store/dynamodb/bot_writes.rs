@@ -1,7 +1,7 @@
 //! Writes to a bot user with the revocation of its keys: deletion, re-assignment, re-scoping,
-//! revoke-keys. Each is one transaction (at most 100 actions: the bot user item and its working
-//! keys, which the cap keeps at 99 or fewer), conditioned on the bot user's `key_version` so a
-//! key created or rotated meanwhile makes it read again.
+//! revoke-keys. Each is one transaction (at most 100 actions: the bot user item, its working
+//! keys, which the cap keeps at 98 or fewer, and the change's audit entry), conditioned on the
+//! bot user's `key_version` so a key created or rotated meanwhile makes it read again.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use chrono::{DateTime, Utc};
@@ -9,16 +9,17 @@ use chrono::{DateTime, Utc};
 use super::items::{BotItem, ItemKey};
 use super::wire::{Cancelled, built, number, time_value, update_item};
 use super::{DynamoStore, MAX_ATTEMPTS, backoff, table};
+use crate::audit::{Entry, Origin, reasons};
 use crate::ids::BotId;
-use crate::model::{ApiKey, BotUser, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, TeamId};
 use crate::store::{MAX_WORKING_KEYS, RacePoint, StoreError};
 
 /// Which keys a write to a bot user revokes with it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Revoke {
     None,
-    /// Every working key.
-    Working,
+    /// Every working key, for this fixed reason.
+    Working(&'static str),
     /// Every working key, marked as revoked by the bot user's deletion.
     ForDeletion,
 }
@@ -37,16 +38,21 @@ impl DynamoStore {
     /// it in one transaction: the bot user item, on condition that it is not deleted and that
     /// no key was created or rotated since the read (`key_version`), with the revocation of
     /// every working key if asked. All of it happens, or none (a lost race reads again).
-    /// Returns the bot user as it is afterwards and how many keys were revoked.
+    /// Returns the bot user as it is afterwards and how many keys were revoked. `audit` gives
+    /// the change's audit entry from the bot user as read and the keys revoked (`None`: the
+    /// change changes nothing worth recording).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_bot(
         &self,
         team: &TeamId,
         bot: BotId,
-        by: &Subject,
+        origin: &Origin,
         now: DateTime<Utc>,
         point: RacePoint,
+        audit: impl Fn(&BotUser, &[&ApiKey]) -> Option<Entry>,
         plan: impl Fn(&BotItem, &[ApiKey]) -> Result<Option<BotWrite>, StoreError>,
     ) -> Result<(BotUser, usize), StoreError> {
+        let by = &origin.actor;
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
             let item: BotItem =
@@ -57,7 +63,7 @@ impl DynamoStore {
             };
             let working: Vec<&ApiKey> = match write.revoke {
                 Revoke::None => Vec::new(),
-                Revoke::Working | Revoke::ForDeletion => {
+                Revoke::Working(_) | Revoke::ForDeletion => {
                     keys.iter().filter(|key| key.is_working(now)).collect()
                 }
             };
@@ -99,11 +105,15 @@ impl DynamoStore {
                 mark = mark.expression_attribute_values(placeholder, value);
             }
             let mut actions = vec![update_item(mark.build().map_err(built)?)];
-            let revocation = match write.revoke {
-                Revoke::ForDeletion => {
-                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl"
+            let (revocation, reason) = match write.revoke {
+                Revoke::ForDeletion => (
+                    "SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, bot_deleted_at = :now, #ttl = :ttl",
+                    reasons::BOT_DELETED,
+                ),
+                Revoke::Working(reason) => {
+                    ("SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, #ttl = :ttl", reason)
                 }
-                _ => "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl",
+                Revoke::None => ("", ""),
             };
             for key in &working {
                 let revoke = Update::builder()
@@ -115,9 +125,13 @@ impl DynamoStore {
                     .expression_attribute_values(":now", time_value(now))
                     .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
                     .expression_attribute_values(":ttl", ttl.clone())
+                    .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
                     .build()
                     .map_err(built)?;
                 actions.push(update_item(revoke));
+            }
+            if let Some(entry) = audit(&BotUser::from(item.clone()), &working) {
+                actions.push(self.put_entry(&entry)?);
             }
             match self.transact(actions).await? {
                 Ok(()) => {

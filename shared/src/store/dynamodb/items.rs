@@ -5,6 +5,11 @@
 //! |----------|------------------|----------------|-------------|----------------------------------------------|
 //! | bot user | `TEAM#<team_id>` | `BOT#<bot_id>` | [`BotItem`] | `deleted_at` + retention, once deleted        |
 //! | API key  | `BOT#<bot_id>`   | `KEY#<key_id>` | [`KeyItem`] | (`revoked_at` or else `expires_at`) + retention |
+//! | audit entry | `AUDIT#<team_id>` | `EVT#<event_id>` | [`EntryItem`] | `at` + audit retention   |
+//!
+//! Audit entries live in their team's own partition, never under a `BOT#` key: the
+//! authorizer's IAM policy reaches every `BOT#` partition, and has no business reading the
+//! trail; and an entry must outlive the keys and bot users it is about.
 //!
 //! Times are epoch milliseconds (N), scopes a string set (SS), the digest binary (B). The
 //! authorizer reads a key item through the narrower [`CredentialItem`], whose fields are
@@ -24,7 +29,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::table;
-use crate::ids::{BotId, KeyId};
+use crate::audit::Entry;
+use crate::ids::{BotId, EventId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::store::KeyRecord;
@@ -37,6 +43,7 @@ pub(super) const BOT_PREFIX: &str = "BOT#";
 /// IAM policy confines its reads to it (`dynamodb:LeadingKeys`).
 pub const KEY_PARTITION_PREFIX: &str = BOT_PREFIX;
 pub(super) const KEY_PREFIX: &str = "KEY#";
+pub(super) const ENTRY_PREFIX: &str = "EVT#";
 
 /// An item's primary key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,10 @@ impl ItemKey {
         Self { pk: bot_partition(bot), sk: format!("{KEY_PREFIX}{key}") }
     }
 
+    pub fn entry(team: &TeamId, entry: EventId) -> Self {
+        Self { pk: audit_partition(team), sk: format!("{ENTRY_PREFIX}{entry}") }
+    }
+
     /// The key as the attribute map `GetItem`, `UpdateItem` and `ExclusiveStartKey` take.
     pub fn into_item(self) -> Item {
         HashMap::from([
@@ -66,6 +77,11 @@ impl ItemKey {
 /// The partition holding a team's bot users.
 pub(super) fn team_partition(team: &TeamId) -> String {
     format!("TEAM#{team}")
+}
+
+/// The partition holding a team's audit entries.
+pub(super) fn audit_partition(team: &TeamId) -> String {
+    format!("AUDIT#{team}")
 }
 
 /// The partition holding a bot user's keys.
@@ -164,6 +180,8 @@ pub(super) struct KeyItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<Subject>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<KeyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<KeyId>,
@@ -193,6 +211,7 @@ impl KeyItem {
             expires_at: key.expires_at,
             revoked_at: key.revoked_at,
             revoked_by: key.revoked_by.clone(),
+            revoked_reason: key.revoked_reason.clone(),
             replaced_by: key.replaced_by,
             replaces: key.replaces,
             bot_deleted_at: None,
@@ -217,10 +236,27 @@ impl From<KeyItem> for KeyRecord {
                 expires_at: item.expires_at,
                 revoked_at: item.revoked_at,
                 revoked_by: item.revoked_by,
+                revoked_reason: item.revoked_reason,
                 replaced_by: item.replaced_by,
                 replaces: item.replaces,
             },
         }
+    }
+}
+
+/// An audit entry, whole, as one nested map; never updated after it is written.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct EntryItem {
+    pub pk: String,
+    pub sk: String,
+    pub entry: Entry,
+    pub ttl: i64,
+}
+
+impl EntryItem {
+    pub fn new(entry: &Entry, ttl: i64) -> Self {
+        let ItemKey { pk, sk } = ItemKey::entry(&entry.team_id, entry.id);
+        Self { pk, sk, entry: entry.clone(), ttl }
     }
 }
 
@@ -378,7 +414,9 @@ mod tests {
         assert_eq!(item["expires_at"], AttributeValue::N(new.key.expires_at.timestamp_millis().to_string()));
         assert_eq!(item[table::TTL_ATTRIBUTE], AttributeValue::N("42".into()));
         assert_eq!(item[table::PARTITION_KEY], AttributeValue::S(format!("BOT#{}", new.key.bot_id)));
-        for absent in ["revoked_at", "revoked_by", "replaced_by", "replaces", "bot_deleted_at"] {
+        for absent in
+            ["revoked_at", "revoked_by", "revoked_reason", "replaced_by", "replaces", "bot_deleted_at"]
+        {
             assert!(!item.contains_key(absent), "{absent} is written only once it applies");
         }
 

@@ -25,13 +25,18 @@
 //!   after the mark) finds and revokes the key, or the mark comes first and the create fails.
 //!   Two creates counting at once cannot both pass the cap: the second one's `key_version`
 //!   condition fails, and it counts again.
-//! * **Revocation is one conditional `UpdateItem`** (`attribute_not_exists(revoked_at)`), so it
-//!   happens once and can never be undone; its `ALL_OLD` return on a failed condition tells an
-//!   idempotent repeat from a missing key without a second call.
+//! * **Revocation is a transaction of two actions**: the key's conditional update
+//!   (`attribute_not_exists(revoked_at)`), so it happens once and can never be undone, and its
+//!   audit entry. The key is read first (its name goes into the entry, and a repeat is answered
+//!   from it without writing); a lost race (`TransactionConflict`, a failed condition) reads
+//!   again and decides again.
+//! * **Every change writes its audit entry in its own transaction** (`audit`): a `Put` of
+//!   one item in the team's `AUDIT#` partition, beside the change's other actions.
 //! * **TTL** purges keys a retention period after they expire or are revoked, and deleted bot
 //!   users as long after deletion. DynamoDB deletes lazily, so reads never rely on it: status
 //!   is always derived from `expires_at` and `revoked_at`.
 
+mod audit;
 mod bot_writes;
 pub mod client;
 pub mod items;
@@ -40,12 +45,8 @@ mod wire;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -61,10 +62,14 @@ use super::{
     BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, RaceHook, RacePoint, Revocable,
     Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
+use crate::audit::{Entry, Origin, Revocation, reasons};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
 
 pub use aws_sdk_dynamodb::Client;
+
+/// How long audit entries are kept when nobody says otherwise (`AUDIT_RETENTION_DAYS`).
+const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
 
 /// How often a key change retries after losing a race on the bot user item.
 const MAX_ATTEMPTS: u32 = 8;
@@ -76,6 +81,7 @@ pub struct DynamoStore {
     table: String,
     retention: Duration,
     race_hook: Option<RaceHook>,
+    audit_retention: Duration,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -88,7 +94,19 @@ impl DynamoStore {
     /// `retention` is how long expired or revoked keys and deleted bot users stay readable
     /// before the table's TTL purges them.
     pub fn new(client: Client, table: impl Into<String>, retention: Duration) -> Self {
-        Self { client, table: table.into(), retention, race_hook: None }
+        Self {
+            client,
+            table: table.into(),
+            retention,
+            race_hook: None,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+        }
+    }
+
+    /// The same store, keeping audit entries `retention` after their change (default 400 days).
+    pub fn with_audit_retention(mut self, retention: Duration) -> Self {
+        self.audit_retention = retention;
+        self
     }
 
     /// The same store, running `hook` at each [`RacePoint`] (for tests).
@@ -217,32 +235,26 @@ impl DynamoStore {
 }
 
 impl BotStore for DynamoStore {
-    async fn create_bot(&self, bot: &BotUser) -> Result<(), StoreError> {
-        let put = self
-            .client
-            .put_item()
+    async fn create_bot_by(&self, bot: &BotUser, origin: &Origin) -> Result<(), StoreError> {
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(encode(BotItem::new(bot))?))
             .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(failed) => {
-                    // The SDK retried a put whose answer was lost, and the first attempt had
-                    // stored it: the item is this very bot user, so it is created. Any other
-                    // item under a fresh id is as unlikely as two racing writers, and answered
-                    // the same way.
-                    let existing = failed.item().cloned().map(decode::<BotItem>).transpose()?;
-                    match existing.map(BotUser::from) {
-                        Some(stored) if stored == *bot => Ok(()),
-                        _ => Err(StoreError::Contention),
-                    }
-                }
-                other => Err(sdk(other)),
-            },
+            .build()
+            .map_err(built)?;
+        let actions = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.put_entry(&Entry::bot_created(bot, origin))?,
+        ];
+        // The SDK retries a transaction with the same client token, which DynamoDB answers with
+        // the first success; a failed condition means the fresh id is taken, as unlikely as two
+        // racing writers, and answered the same way.
+        match self.transact(actions).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) => {
+                Cancelled::retry_or_fail(&reasons, None, "create bot user")?;
+                Err(StoreError::Contention)
+            }
         }
     }
 
@@ -278,15 +290,16 @@ impl BotStore for DynamoStore {
         }
     }
 
-    async fn delete_bot(
+    async fn delete_bot_by(
         &self,
         team: &TeamId,
         bot: BotId,
-        by: &Subject,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<BotUser, StoreError> {
+        let audit = |bot: &BotUser, revoked: &[&ApiKey]| Some(Entry::bot_deleted(bot, revoked, origin, now));
         let (deleted, _) = self
-            .write_bot(team, bot, by, now, RacePoint::Delete, |item, _| {
+            .write_bot(team, bot, origin, now, RacePoint::Delete, audit, |item, _| {
                 if item.deleted_at.is_some() {
                     return Ok(None); // deleted before, all at once: nothing left to do
                 }
@@ -300,15 +313,17 @@ impl BotStore for DynamoStore {
         Ok(deleted)
     }
 
-    async fn update_bot(
+    async fn update_bot_by(
         &self,
         team: &TeamId,
         bot: BotId,
         change: &BotChange,
-        by: &Subject,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<(BotUser, usize), StoreError> {
-        self.write_bot(team, bot, by, now, RacePoint::Update, |item, keys| {
+        let audit =
+            |bot: &BotUser, revoked: &[&ApiKey]| Entry::bot_updated(bot, change, revoked, origin, now);
+        self.write_bot(team, bot, origin, now, RacePoint::Update, audit, |item, keys| {
             let current = BotUser::from(item.clone());
             check_change(&current, change, keys, now)?;
             let mut set = Vec::new();
@@ -325,7 +340,9 @@ impl BotStore for DynamoStore {
                 set.push("scopes = :scopes");
                 values.push((":scopes", AttributeValue::Ss(scopes.iter().map(|s| s.to_string()).collect())));
             }
-            let revoke = if change.revoke_keys { Revoke::Working } else { Revoke::None };
+            let reassigned = change.account.as_ref().is_some_and(|account| account != &current.account);
+            let reason = if reassigned { reasons::REASSIGNED } else { reasons::REVOKE_KEYS };
+            let revoke = if change.revoke_keys { Revoke::Working(reason) } else { Revoke::None };
             Ok(Some(BotWrite { set, values, revoke }))
         })
         .await
@@ -333,7 +350,13 @@ impl BotStore for DynamoStore {
 }
 
 impl KeyStore for DynamoStore {
-    async fn create_key(&self, new: &NewKey, max_active: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn create_key_by(
+        &self,
+        new: &NewKey,
+        max_active: u32,
+        origin: &Origin,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let key = &new.key;
         for attempt in 0..MAX_ATTEMPTS {
             backoff(attempt).await;
@@ -353,7 +376,11 @@ impl KeyStore for DynamoStore {
                 .expression_attribute_values(":seen", number(bot.key_version))
                 .build()
                 .map_err(built)?;
-            match self.transact(vec![update_item(claim), self.put_new_key(new)?]).await? {
+            let entry = Entry::key_created(&BotUser::from(bot), key, origin);
+            match self
+                .transact(vec![update_item(claim), self.put_new_key(new)?, self.put_entry(&entry)?])
+                .await?
+            {
                 Ok(()) => return Ok(()),
                 // Lost a race on the bot user item: count again (and notice a deletion).
                 Err(reasons) => Cancelled::retry_or_fail(&reasons, Some(1), "create key")?,
@@ -392,59 +419,71 @@ impl KeyStore for DynamoStore {
         }
     }
 
-    async fn revoke_key(
+    async fn revoke_key_by(
         &self,
         team: &TeamId,
         bot: BotId,
         key: KeyId,
-        by: &Subject,
+        revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<ApiKey, StoreError> {
-        // A deleted bot user's keys are all refused already; its deletion revoked the working
-        // ones, and the rest (revoked or expired) must stay as the deletion left them.
-        self.live_bot(team, bot).await?;
-        let revoked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ItemKey::key(bot, key).into_item()))
-            .update_expression("SET revoked_at = :now, revoked_by = :by, #ttl = :ttl")
-            .condition_expression(
-                "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
-                 AND attribute_not_exists(bot_deleted_at)",
-            )
-            .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", time_value(now))
-            .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
-            .expression_attribute_values(":ttl", number(self.purge_at(now)))
-            .expression_attribute_values(":team", AttributeValue::S(team.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match revoked {
-            Ok(output) => Ok(KeyRecord::from(decode::<KeyItem>(output.attributes.unwrap_or_default())?).key),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    let found =
-                        failed.item().cloned().map(decode::<KeyItem>).transpose()?.map(KeyRecord::from);
-                    match revocable(found, team)? {
-                        Revocable::AlreadyRevoked(key) => Ok(*key),
-                        Revocable::Yes => Err(StoreError::Contention),
-                    }
+        let by = &revocation.origin.actor;
+        let reason = revocation.reason.as_ref().map(|reason| reason.as_str().to_owned());
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
+            // A deleted bot user's keys are all refused already; its deletion revoked the
+            // working ones, and the rest (revoked or expired) must stay as the deletion left them.
+            let (bot_item, found) = tokio::try_join!(self.live_bot(team, bot), self.key_record(bot, key))?;
+            let current = match revocable(found.clone(), team)? {
+                Revocable::AlreadyRevoked(key) => return Ok(*key),
+                Revocable::Yes => found.ok_or(StoreError::KeyNotFound)?.key,
+            };
+            self.race_point(RacePoint::Revoke).await;
+            let mut set = "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl".to_owned();
+            if reason.is_some() {
+                set.push_str(", revoked_reason = :reason");
+            }
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::key(bot, key).into_item()))
+                .update_expression(set)
+                .condition_expression(
+                    "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
+                     AND attribute_not_exists(bot_deleted_at)",
+                )
+                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", time_value(now))
+                .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+                .expression_attribute_values(":ttl", number(self.purge_at(now)))
+                .expression_attribute_values(":team", AttributeValue::S(team.to_string()));
+            if let Some(reason) = &reason {
+                update = update.expression_attribute_values(":reason", AttributeValue::S(reason.clone()));
+            }
+            let update = update.build().map_err(built)?;
+            let entry = Entry::key_revoked(&BotUser::from(bot_item), &current, revocation, now);
+            match self.transact(vec![update_item(update), self.put_entry(&entry)?]).await? {
+                Ok(()) => {
+                    let mut revoked = current;
+                    revoked.revoked_at = Some(now);
+                    revoked.revoked_by = Some(by.clone());
+                    revoked.revoked_reason = reason;
+                    return Ok(revoked);
                 }
-                other => Err(sdk(other)),
-            },
+                // Revoked meanwhile, or lost a race on the key: read again, decide again.
+                Err(reasons) => Cancelled::retry_or_fail(&reasons, Some(1), "revoke key")?,
+            }
         }
+        Err(StoreError::Contention)
     }
 
-    async fn rotate_key(
+    async fn rotate_key_by(
         &self,
         team: &TeamId,
         old: KeyId,
         replacement: &NewKey,
         deadline: DateTime<Utc>,
         max_active: u32,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
         let bot = replacement.key.bot_id;
@@ -486,7 +525,12 @@ impl KeyStore for DynamoStore {
                 .build()
                 .map_err(built)?;
             let put = self.put_new_key(replacement)?;
-            match self.transact(vec![update_item(claim), update_item(retire_old), put]).await? {
+            let old_key =
+                &keys.iter().find(|record| record.key.id == old).ok_or(StoreError::KeyNotFound)?.key;
+            let entry =
+                Entry::key_rotated(&BotUser::from(bot_item.clone()), old_key, &replacement.key, origin);
+            let actions = vec![update_item(claim), update_item(retire_old), put, self.put_entry(&entry)?];
+            match self.transact(actions).await? {
                 Ok(()) => {
                     let old = self.key_record(bot, old).await?.ok_or(StoreError::KeyNotFound)?.key;
                     return Ok(Rotation { old, new: replacement.key.clone() });
