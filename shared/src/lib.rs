@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod expiry;
 pub mod ids;
 pub mod model;
 pub mod routes;

@@ -15,6 +15,7 @@ pub mod leaks;
 pub mod logs;
 pub mod openapi;
 pub mod runner;
+pub mod sns;
 pub mod template;
 pub mod world;
 

@@ -18,6 +18,7 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`notifier`]: expiry warnings from both stores to moto's SNS, read from a subscribed queue.
 
 mod authorizer;
 mod faults;
@@ -25,6 +26,7 @@ mod hostile_input;
 mod infra;
 mod local_e2e;
 mod management_api;
+mod notifier;
 mod oidc;
 mod people;
 mod store_contract;

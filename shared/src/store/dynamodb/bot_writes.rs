@@ -101,9 +101,10 @@ impl DynamoStore {
             let mut actions = vec![update_item(mark.build().map_err(built)?)];
             let revocation = match write.revoke {
                 Revoke::ForDeletion => {
-                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl"
+                    "SET revoked_at = :now, revoked_by = :by, bot_deleted_at = :now, #ttl = :ttl REMOVE expiry_bucket"
                 }
-                _ => "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl",
+                // Revoked keys leave the expiry index (`expiry`).
+                _ => "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl REMOVE expiry_bucket",
             };
             for key in &working {
                 let revoke = Update::builder()

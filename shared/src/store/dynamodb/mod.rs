@@ -34,6 +34,7 @@
 
 mod bot_writes;
 pub mod client;
+mod expiry;
 pub mod items;
 pub mod table;
 mod wire;
@@ -50,7 +51,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use self::bot_writes::{BotWrite, Revoke};
-pub use self::client::{CallBudget, client_from_env, lambda_client};
+pub use self::client::{CallBudget, client_from_env, lambda_client, sdk_config_from_env};
 use self::items::{
     BOT_PREFIX, BotItem, CredentialItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, credential_projection,
     team_partition,
@@ -408,7 +409,8 @@ impl KeyStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ItemKey::key(bot, key).into_item()))
-            .update_expression("SET revoked_at = :now, revoked_by = :by, #ttl = :ttl")
+            // A revoked key leaves the expiry index (`expiry`): it will never be warned about.
+            .update_expression("SET revoked_at = :now, revoked_by = :by, #ttl = :ttl REMOVE expiry_bucket")
             .condition_expression(
                 "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
                  AND attribute_not_exists(bot_deleted_at)",
@@ -471,7 +473,10 @@ impl KeyStore for DynamoStore {
             let retire_old = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::key(bot, old).into_item()))
-                .update_expression("SET expires_at = :deadline, replaced_by = :new, #ttl = :ttl")
+                // A rotated-out key leaves the expiry index: its deadline is the grace period's.
+                .update_expression(
+                    "SET expires_at = :deadline, replaced_by = :new, #ttl = :ttl REMOVE expiry_bucket",
+                )
                 .condition_expression(
                     "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
                      AND attribute_not_exists(replaced_by) AND attribute_not_exists(bot_deleted_at) \
