@@ -338,3 +338,32 @@ async fn the_embedded_store_needs_no_backfill() {
     let found = w.store.expiring_keys(w.now(), expiry::HORIZON).await.unwrap();
     assert_eq!(found.iter().map(|k| k.id).collect::<Vec<_>>(), [key.id]);
 }
+
+#[tokio::test]
+async fn the_bootstrap_sends_due_warnings_on_the_sample_schedule_event() {
+    let w = World::dynamodb().await;
+    let inbox = Inbox::new().await;
+    // The process decides with the system clock: a key made a month ago, six days left.
+    w.clock.set(chrono::Utc::now() - TimeDelta::days(30));
+    let bot = w.bot().await;
+    let (key, _) = w.key_for(&bot, TimeDelta::days(36)).await;
+    let Backing::Dynamo { table, .. } = &w.backing else { unreachable!() };
+    let event = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/events/notifier-schedule.json"))
+        .unwrap();
+    let env = [("TABLE_NAME", table.as_str()), ("EXPIRY_TOPIC_ARN", inbox.topic_arn.as_str())];
+    let outcomes = nico_keys_tests::lambda::invoke(
+        nico_keys_tests::lambda::binary("notifier"),
+        &env,
+        &[event.clone(), event],
+    )
+    .await;
+    let reports: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            nico_keys_tests::lambda::Outcome::Response(body) => serde_json::from_str(body).unwrap(),
+            other => panic!("the run failed: {other:?}"),
+        })
+        .collect();
+    assert_eq!((reports[0]["sent"].as_u64(), reports[1]["sent"].as_u64()), (Some(1), Some(0)), "{reports:?}");
+    assert_eq!(received(&inbox.drain().await), BTreeSet::from([warned(&key, Warning::SevenDays)]));
+}

@@ -29,6 +29,21 @@ pub const EXPIRY_SORT_ATTRIBUTE: &str = "expires_at";
 /// `expiry_bucket` is a string, `expires_at` a number (epoch milliseconds).
 pub const EXPIRY_BUCKET_TYPE: &str = "S";
 pub const EXPIRY_SORT_TYPE: &str = "N";
+/// What the notifier's `UpdateItem`s on key items (claim, mark, release) set, remove or check:
+/// its IAM policy allows exactly these (`store::dynamodb::expiry` writes them).
+pub const NOTIFIER_UPDATE_ATTRIBUTES: &[&str] = &[
+    PARTITION_KEY,
+    SORT_KEY,
+    "expires_at",
+    "revoked_at",
+    "replaced_by",
+    "bot_deleted_at",
+    EXPIRY_BUCKET_ATTRIBUTE,
+    "warned_7d_at",
+    "warned_1d_at",
+    "warn_claim",
+    "warn_claim_until",
+];
 
 /// Creates the table with on-demand capacity and TTL on, as the SAM template declares it.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
