@@ -32,6 +32,7 @@
 pub mod discovery;
 pub mod jwt;
 pub mod keys;
+pub mod notify;
 pub mod oidc;
 
 use std::sync::Arc;

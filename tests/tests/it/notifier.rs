@@ -11,7 +11,7 @@ use nico_keys::expiry::{self, ExpiringKey, Warning};
 use nico_keys::model::format_time;
 use nico_keys::store::dynamodb::DynamoStore;
 use nico_keys::store::embedded::EmbeddedStore;
-use nico_keys::store::{ExpiryStore, KeyStore, Store};
+use nico_keys::store::{BotStore, ExpiryStore, KeyStore, Store};
 use nico_keys::{ApiKey, KeyId};
 use nico_keys_tests::sns::{Delivered, Inbox};
 use nico_keys_tests::world::{Backing, World};
@@ -366,4 +366,47 @@ async fn the_bootstrap_sends_due_warnings_on_the_sample_schedule_event() {
         .collect();
     assert_eq!((reports[0]["sent"].as_u64(), reports[1]["sent"].as_u64()), (Some(1), Some(0)), "{reports:?}");
     assert_eq!(received(&inbox.drain().await), BTreeSet::from([warned(&key, Warning::SevenDays)]));
+}
+
+#[tokio::test]
+async fn the_local_runner_publishes_due_warnings_to_the_topic_it_is_pointed_at() {
+    let inbox = Inbox::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(
+        &dir.path().join("keys.sqlite3"),
+        nico_keys::Limits::default().retention,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    // A world over the runner's own file: a key made a month ago (system clock), 20 hours left.
+    let key = {
+        let w = World::embedded();
+        w.clock.set(chrono::Utc::now() - TimeDelta::days(30));
+        let bot = w.bot().await;
+        store.create_bot(&bot).await.unwrap();
+        let (new, _) = w.new_key(&bot, TimeDelta::days(30) + TimeDelta::hours(20));
+        store.create_key(&new, w.cap(), w.now()).await.unwrap();
+        new.key
+    };
+    drop(store);
+    let data_dir = dir.path().to_str().unwrap();
+    let runner = nico_keys_tests::runner::Runner::start(
+        &["--store", "embedded", "--data-dir", data_dir, "--notify-every", "1"],
+        &[("EXPIRY_TOPIC_ARN", inbox.topic_arn.as_str())],
+    )
+    .await;
+    let mut delivered = Vec::new();
+    for _ in 0..50 {
+        delivered.extend(inbox.drain().await);
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A few more runs: still that one message.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    delivered.extend(inbox.drain().await);
+    runner.kill().await;
+    assert_eq!(received(&delivered), BTreeSet::from([warned(&key, Warning::OneDay)]));
+    assert_eq!(delivered.len(), 1);
 }
