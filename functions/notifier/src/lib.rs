@@ -215,7 +215,7 @@ mod tests {
         };
         let m = message(Warning::SevenDays, &key, &bot, now);
         assert_eq!((m.team_id.as_str(), m.account.as_str(), m.kind), ("team-a", "alice", "key.expiring"));
-        assert!(m.subject.len() < 100 && !m.subject.contains(&*key.name.as_str()));
+        assert!(m.subject.len() < 100 && !m.subject.contains(key.name.as_str()));
         let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
         assert_eq!(body["key"]["name"], key.name.as_str());
         assert_eq!(body["key"]["hint"], "nico_…abcd");

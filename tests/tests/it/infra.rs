@@ -655,11 +655,11 @@ fn the_optional_email_subscription_receives_one_teams_warnings_only() {
     let parameters: BTreeMap<&str, Value> =
         [("ExpiryWarningEmail", json!("")), ("ExpiryWarningTeamId", json!(""))].into();
     let defined = &template.value()["Conditions"][condition];
-    assert_eq!(evaluate(&template, defined, &parameters), json!(false));
+    assert_eq!(evaluate(template, defined, &parameters), json!(false));
     let parameters: BTreeMap<&str, Value> =
         [("ExpiryWarningEmail", json!("ops@example.com")), ("ExpiryWarningTeamId", json!(""))].into();
-    assert_eq!(evaluate(&template, defined, &parameters), json!(false), "never unfiltered");
+    assert_eq!(evaluate(template, defined, &parameters), json!(false), "never unfiltered");
     let parameters: BTreeMap<&str, Value> =
         [("ExpiryWarningEmail", json!("ops@example.com")), ("ExpiryWarningTeamId", json!("team-a"))].into();
-    assert_eq!(evaluate(&template, defined, &parameters), json!(true));
+    assert_eq!(evaluate(template, defined, &parameters), json!(true));
 }
