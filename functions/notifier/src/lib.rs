@@ -31,7 +31,7 @@ pub use self::sns::{PublishError, Publisher, SnsPublisher, StdoutPublisher};
 pub const KIND: &str = "key.expiring";
 
 /// How long a run's claim on a warning holds: longer than a run may last (the function's
-/// timeout is 60 s), so a live run never loses its claim, and short enough that a warning a
+/// timeout is 300 s), so a live run never loses its claim, and short enough that a warning a
 /// crashed run left behind goes out on the next hourly run.
 pub const CLAIM_LEASE: TimeDelta = TimeDelta::minutes(10);
 
