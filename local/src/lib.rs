@@ -36,6 +36,7 @@
 pub mod discovery;
 pub mod jwt;
 pub mod keys;
+pub mod notify;
 pub mod oidc;
 
 use std::sync::Arc;
@@ -133,8 +134,8 @@ pub struct SignIn {
     pub issuer: Option<DevIssuer>,
 }
 
-/// The leak-report function as the runner runs it: notices go to the log.
-pub type LocalLeakReport<S> = LeakReport<S, Option<HttpsSource>, leak_report::LogNotices>;
+/// The leak-report function as the runner runs it: notices printed on standard output.
+pub type LocalLeakReport<S> = LeakReport<S, Option<HttpsSource>, notifier::StdoutPublisher>;
 
 /// API Gateway, the functions, the dev issuer and the echo backend.
 pub struct Gateway<S> {
@@ -173,7 +174,7 @@ impl<S: Store + Clone> Gateway<S> {
     pub fn with_leak_report(mut self, store: S, keys: leak_report::config::LeakConfig) -> Self {
         let ring = leak_report::keyring::KeyRing::new(keys.source, keys.configured);
         self.leak_report =
-            Some(LeakReport::new(store, ring, leak_report::LogNotices, Arc::clone(&self.clock)));
+            Some(LeakReport::new(store, ring, notifier::StdoutPublisher, Arc::clone(&self.clock)));
         self
     }
 

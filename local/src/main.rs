@@ -6,6 +6,7 @@
 //! nico-local mint-token [--data-dir .data] [--sub local-owner] [--team local-team] [--role owner]
 //!            [--display NAME] [--hours 12]
 //! nico-local create-table
+//! nico-local backfill-expiry-index
 //! ```
 //!
 //! Every level takes `--help` and `--version`; usage errors exit with status 2.
@@ -87,6 +88,9 @@ enum Command {
     MintToken(MintArgs),
     /// Creates the table TABLE_NAME where the AWS SDK points (AWS_ENDPOINT_URL_DYNAMODB), if missing
     CreateTable,
+    /// Puts keys written before the expiry index existed into it (table TABLE_NAME where the
+    /// AWS SDK points); safe to run again. Prints how many keys it indexed
+    BackfillExpiryIndex,
 }
 
 /// Serving: `nico-local` without a subcommand.
@@ -120,6 +124,10 @@ struct ServeArgs {
     /// clock: for tests that move time (expiry) without sleeping
     #[arg(long, value_name = "FILE")]
     clock_file: Option<PathBuf>,
+    /// Run the expiry notifier at start and then every SECONDS (0: never); it prints what it
+    /// would send, or publishes to EXPIRY_TOPIC_ARN when that is set
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    notify_every: u64,
 }
 
 impl ServeArgs {
@@ -206,6 +214,18 @@ async fn create_table() -> Result<(), String> {
     Ok(())
 }
 
+/// Indexes the keys of `TABLE_NAME` that today's keys were written without an expiry bucket.
+/// A one-off Scan, the only one in the project: run it once after deploying the notifier.
+async fn backfill_expiry_index() -> Result<(), String> {
+    use nico_keys::store::ExpiryStore;
+    let config = config_from_env().map_err(|e| e.to_string())?;
+    let client = dynamodb::client_from_env().await;
+    let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
+    let indexed = store.backfill_expiry_index(Utc::now()).await.map_err(|e| e.to_string())?;
+    println!("{indexed} keys of {} added to the expiry index", config.table_name);
+    Ok(())
+}
+
 fn config_from_env() -> Result<Config, nico_keys::ConfigError> {
     local_config(|name| std::env::var(name).ok())
 }
@@ -225,6 +245,7 @@ async fn main() {
     let outcome = match cli.command {
         Some(Command::MintToken(args)) => mint_token(&args),
         Some(Command::CreateTable) => create_table().await,
+        Some(Command::BackfillExpiryIndex) => backfill_expiry_index().await,
         None => run(cli.serve).await,
     };
     if let Err(problem) = outcome {
@@ -272,7 +293,7 @@ async fn run(options: ServeArgs) -> Result<(), String> {
     }
 }
 
-async fn serve<S: Store + Clone + 'static>(
+async fn serve<S: Store + nico_keys::store::ExpiryStore + Clone + 'static>(
     store: S,
     config: Config,
     options: ServeArgs,
@@ -294,6 +315,10 @@ async fn serve<S: Store + Clone + 'static>(
         now: clock.now(),
     };
     banner.print();
+    if options.notify_every > 0 {
+        let every = std::time::Duration::from_secs(options.notify_every);
+        nico_local::notify::spawn(store.clone(), clock.clone(), every).await;
+    }
     let external_issuer = sign_in.issuer.is_none().then(|| sign_in.verifier.issuer().to_owned());
     let mut gateway = Gateway::new(store.clone(), config, options.authorizer, sign_in, clock);
     // With your own identity provider the console signs in as CONSOLE_CLIENT_ID, as in Lambda.

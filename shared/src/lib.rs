@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod expiry;
 pub mod flush;
 pub mod ids;
 pub mod model;

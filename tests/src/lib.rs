@@ -18,6 +18,7 @@ pub mod leaks;
 pub mod logs;
 pub mod openapi;
 pub mod runner;
+pub mod sns;
 pub mod template;
 pub mod world;
 

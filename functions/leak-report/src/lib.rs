@@ -13,11 +13,8 @@ pub mod config;
 pub mod fetch;
 pub mod keyring;
 pub mod signature;
-#[cfg(feature = "lambda")]
-pub mod sns;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +26,7 @@ use nico_keys::audit::{MAX_REASON_CHARS, Reason, Revocation, SystemActor};
 use nico_keys::model::format_time;
 use nico_keys::store::{BotStore, CredentialStore, KeyStore, StoreError};
 use nico_keys::{Clock, token};
+use notifier::{Message, Publisher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -75,38 +73,10 @@ struct Feedback {
     label: Label,
 }
 
-/// What a key's holder is told when a report revoked their key.
-#[derive(Debug, Clone, Serialize)]
-pub struct LeakNotice {
-    pub team_id: String,
-    pub account: String,
-    pub bot_id: String,
-    pub bot_name: String,
-    pub key_id: String,
-    pub key_name: String,
-    pub hint: String,
-    pub revoked_at: String,
-    /// Where GitHub found it.
-    pub url: Option<String>,
-}
-
-/// Where notices go: the expiry topic in a Lambda, the log in the local runner.
-pub trait Notify: Send + Sync {
-    fn leaked(&self, notice: &LeakNotice) -> impl Future<Output = Result<(), String>> + Send;
-}
-
-/// Notices written to the log (the local runner, or a deployment without a topic).
-pub struct LogNotices;
-
-impl Notify for LogNotices {
-    async fn leaked(&self, notice: &LeakNotice) -> Result<(), String> {
-        tracing::warn!(
-            team_id = %notice.team_id, account = %notice.account, bot_id = %notice.bot_id,
-            key_id = %notice.key_id, "leaked key revoked; would notify its holder"
-        );
-        Ok(())
-    }
-}
+/// The notice's subject: one line, short and generic (key names stay in the body).
+const SUBJECT: &str = "A Nico API key was found in public and revoked";
+/// The `kind` attribute subscribers filter on.
+pub const KIND: &str = "key.leaked";
 
 #[derive(Debug, thiserror::Error)]
 enum ReportError {
@@ -152,7 +122,7 @@ impl<S, F, N> LeakReport<S, F, N>
 where
     S: BotStore + KeyStore + CredentialStore,
     F: KeySource,
-    N: Notify,
+    N: Publisher,
 {
     pub fn new(store: S, keys: KeyRing<F>, notify: N, clock: Arc<dyn Clock>) -> Self {
         Self { store, keys, notify, clock }
@@ -259,24 +229,30 @@ where
                 return;
             }
         };
-        let notice = LeakNotice {
+        let body = serde_json::json!({
+            "kind": KIND,
+            "team_id": key.team_id.as_str(),
+            "account": bot.account.as_str(),
+            "bot": {"id": bot.id.to_string(), "name": bot.name.as_str()},
+            "key": {"id": key.id.to_string(), "name": key.name.as_str(), "hint": key.hint},
+            "revoked_at": key.revoked_at.map(format_time),
+            "found_at": url,
+            "what_happened": "GitHub secret scanning found this key in public code; it was revoked and no longer works.",
+            "what_to_do": "Create a new key for the bot user, keep it in a secret manager, and remove the leaked one from the repository and its history.",
+        });
+        let message = Message {
+            subject: SUBJECT,
+            body: body.to_string(),
             team_id: key.team_id.to_string(),
             account: bot.account.to_string(),
-            bot_id: bot.id.to_string(),
-            bot_name: bot.name.as_str().to_owned(),
-            key_id: key.id.to_string(),
-            key_name: key.name.as_str().to_owned(),
-            hint: key.hint.clone(),
-            revoked_at: key.revoked_at.map(format_time).unwrap_or_default(),
-            url: url.map(|url| url.chars().take(500).collect()),
+            kind: KIND,
         };
-        if let Err(error) = self.notify.leaked(&notice).await {
+        if let Err(error) = self.notify.publish(&message).await {
             tracing::error!(%error, key_id = %key.id, "notice of a leaked key not sent");
         }
     }
 }
 
-/// `text` within a reason's limit (a long URL loses its end).
 fn shorten(text: &str) -> String {
     text.chars().take(MAX_REASON_CHARS).collect()
 }

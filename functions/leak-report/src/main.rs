@@ -6,9 +6,9 @@ use lambda_http::{Request, service_fn};
 use leak_report::LeakReport;
 use leak_report::config::LeakConfig;
 use leak_report::keyring::KeyRing;
-use leak_report::sns::TopicNotices;
 use nico_keys::store::dynamodb::{self, CallBudget, DynamoStore};
 use nico_keys::{Config, SystemClock};
+use notifier::SnsPublisher;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -20,11 +20,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         std::env::var("EXPIRY_TOPIC_ARN").map_err(|_| "EXPIRY_TOPIC_ARN: not set").inspect_err(|e| bad(e))?;
     let client = dynamodb::lambda_client(CallBudget::MANAGEMENT).inspect_err(|e| bad(e))?;
     let store = DynamoStore::new(client, &config.table_name, config.limits.retention);
-    let sns = aws_sdk_sns::Client::new(&aws_config::load_from_env().await);
     let report = LeakReport::new(
         store,
         KeyRing::new(leak.source, leak.configured),
-        TopicNotices::new(sns, topic),
+        SnsPublisher::from_env(topic).await,
         Arc::new(SystemClock),
     );
     let report = &report;

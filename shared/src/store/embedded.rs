@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    AuditStore, BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation,
-    StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
+    AuditStore, BotChange, BotStore, CredentialStore, ExpiryStore, KeyRecord, KeyStore, Page, Revocable,
+    Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
 use crate::audit::{AuditPage, AuditQuery, Entry, EventRef, Origin, PageBuilder, Revocation, reasons};
+use crate::expiry::{ExpiringKey, Warning};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
 use crate::scope::Scopes;
@@ -87,6 +88,7 @@ impl EmbeddedStore {
         db.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         db.execute_batch(SCHEMA).map_err(sql)?;
         add_missing_columns(&db)?;
+        add_expiry_columns(&db)?;
         let now_ms = now.timestamp_millis();
         db.execute("DELETE FROM keys WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
         db.execute("DELETE FROM bots WHERE purge_at <= ?1", [now_ms]).map_err(sql)?;
@@ -606,5 +608,137 @@ impl AuditStore for EmbeddedStore {
             }
         }
         Ok(builder.finish(true))
+    }
+}
+
+// Expiry warnings. No bucket column is needed here: an index on `expires_at` finds the keys
+// of the next seven days directly (DynamoDB needs the bucket as an index's partition key).
+
+/// The notifier's markers and claim, added to files made before them, and the index it reads.
+fn add_expiry_columns(db: &Connection) -> Result<(), StoreError> {
+    for (column, kind) in [
+        ("warned_7d_at", "INTEGER"),
+        ("warned_1d_at", "INTEGER"),
+        ("warn_claim", "TEXT"),
+        ("warn_claim_until", "INTEGER"),
+    ] {
+        let present: bool = db
+            .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = ?1", [column], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        if !present {
+            db.execute_batch(&format!("ALTER TABLE keys ADD COLUMN {column} {kind}")).map_err(sql)?;
+        }
+    }
+    db.execute_batch("CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at)").map_err(sql)
+}
+
+fn expiring_from_row(row: &Row<'_>) -> rusqlite::Result<ExpiringKey> {
+    let at = |column: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        row.get::<_, Option<i64>>(column)?.map(time).transpose()
+    };
+    Ok(ExpiringKey {
+        id: parsed(row, "key_id", KeyId::parse)?,
+        bot_id: parsed(row, "bot_id", BotId::parse)?,
+        team_id: parsed(row, "team_id", TeamId::parse)?,
+        name: parsed(row, "name", |s| Name::from_stored(s.to_owned()))?,
+        hint: row.get("hint")?,
+        created_at: time(row.get("created_at")?)?,
+        expires_at: time(row.get("expires_at")?)?,
+        revoked_at: at("revoked_at")?,
+        replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
+        warned_7d_at: at("warned_7d_at")?,
+        warned_1d_at: at("warned_1d_at")?,
+    })
+}
+
+impl ExpiryStore for EmbeddedStore {
+    async fn expiring_keys(
+        &self,
+        now: DateTime<Utc>,
+        horizon: chrono::TimeDelta,
+    ) -> Result<Vec<ExpiringKey>, StoreError> {
+        let db = self.lock();
+        let mut statement = db
+            .prepare_cached(
+                "SELECT key_id, bot_id, team_id, name, hint, created_at, expires_at, revoked_at, replaced_by, \
+                 warned_7d_at, warned_1d_at FROM keys WHERE expires_at > ?1 AND expires_at <= ?2 \
+                 AND revoked_at IS NULL AND replaced_by IS NULL AND warned_1d_at IS NULL ORDER BY expires_at",
+            )
+            .map_err(sql)?;
+        let until = now.checked_add_signed(horizon).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        statement
+            .query_map(params![now.timestamp_millis(), until.timestamp_millis()], expiring_from_row)
+            .map_err(sql)?
+            .collect::<Result<_, _>>()
+            .map_err(sql)
+    }
+
+    async fn claim_warning(
+        &self,
+        key: &ExpiringKey,
+        warning: Warning,
+        claim: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let marker = warning.marker();
+        let changed = self
+            .lock()
+            .execute(
+                &format!(
+                    "UPDATE keys SET warn_claim = ?3, warn_claim_until = ?5 WHERE bot_id = ?1 AND key_id = ?2 \
+                     AND revoked_at IS NULL AND replaced_by IS NULL AND bot_deleted_at IS NULL \
+                     AND {marker} IS NULL AND warned_1d_at IS NULL AND expires_at > ?4 \
+                     AND (warn_claim_until IS NULL OR warn_claim_until < ?4)"
+                ),
+                params![
+                    key.bot_id.as_str(),
+                    key.id.as_str(),
+                    claim,
+                    now.timestamp_millis(),
+                    until.timestamp_millis()
+                ],
+            )
+            .map_err(sql)?;
+        Ok(changed == 1)
+    }
+
+    async fn mark_warned(
+        &self,
+        key: &ExpiringKey,
+        warning: Warning,
+        claim: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let marker = warning.marker();
+        let changed = self
+            .lock()
+            .execute(
+                &format!(
+                    "UPDATE keys SET {marker} = ?4, warn_claim = NULL, warn_claim_until = NULL \
+                     WHERE bot_id = ?1 AND key_id = ?2 AND warn_claim = ?3"
+                ),
+                params![key.bot_id.as_str(), key.id.as_str(), claim, now.timestamp_millis()],
+            )
+            .map_err(sql)?;
+        Ok(changed == 1)
+    }
+
+    async fn release_warning(&self, key: &ExpiringKey, claim: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE keys SET warn_claim = NULL, warn_claim_until = NULL \
+                 WHERE bot_id = ?1 AND key_id = ?2 AND warn_claim = ?3",
+                params![key.bot_id.as_str(), key.id.as_str(), claim],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    async fn backfill_expiry_index(&self, _now: DateTime<Utc>) -> Result<usize, StoreError> {
+        // The index on expires_at covers every row as soon as the file is opened.
+        Ok(0)
     }
 }

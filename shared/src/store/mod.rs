@@ -30,9 +30,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::audit::{AuditPage, AuditQuery, EventRef, Origin, Revocation};
+use crate::expiry::{ExpiringKey, Warning};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
 use crate::scope::Scopes;
@@ -274,6 +275,63 @@ pub trait AuditStore: Send + Sync {
         after: Option<EventRef>,
         limit: usize,
     ) -> impl Future<Output = Result<AuditPage, StoreError>> + Send;
+}
+
+/// What the notifier needs: the keys that may be due a warning, and the markers that make
+/// each warning go out at least once and, barring a crash between publishing and marking,
+/// exactly once. The rules of who is due what are [`crate::expiry`]'s.
+///
+/// A warning is *claimed* before it is published: a conditional write that succeeds for one
+/// run only, and only while the key still works and the warning is unmarked. The claim lapses
+/// at `until`, so a run that crashed after publishing leaves a warning that the next run sends
+/// again (at least once) while two overlapping runs never both send it.
+pub trait ExpiryStore: Send + Sync {
+    /// Keys expiring in `(now, now + horizon]` that are not revoked or rotated out and not
+    /// yet warned a day ahead, read from the expiry index (which may lag writes by a moment;
+    /// the claim re-checks).
+    fn expiring_keys(
+        &self,
+        now: DateTime<Utc>,
+        horizon: TimeDelta,
+    ) -> impl Future<Output = Result<Vec<ExpiringKey>, StoreError>> + Send;
+
+    /// Claims `warning` of a key for the run `claim` until `until`. `false`: the key was
+    /// revoked, rotated or warned meanwhile, or another run holds an unexpired claim.
+    fn claim_warning(
+        &self,
+        key: &ExpiringKey,
+        warning: Warning,
+        claim: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records `warning` as sent at `now` and drops the claim, if `claim` still holds it
+    /// (`false`: it lapsed and another run took it over). The 1-day warning is the last one:
+    /// marking it also takes the key out of the expiry index.
+    fn mark_warned(
+        &self,
+        key: &ExpiringKey,
+        warning: Warning,
+        claim: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Drops `claim` without marking (the message could not be published), so the next run
+    /// sends it.
+    fn release_warning(
+        &self,
+        key: &ExpiringKey,
+        claim: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts working keys written before the expiry index existed into it. Idempotent: a key
+    /// already indexed, revoked, rotated out, expired or warned a day ahead is left alone.
+    /// Returns how many keys it indexed.
+    fn backfill_expiry_index(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
 /// Why a presented key is refused; the stable names go to the decision log.

@@ -325,7 +325,8 @@ impl Scene {
     }
 
     /// The changes a complete `op` makes to the table: items updated (with exactly the
-    /// attributes it sets) and items added (with at least the attributes every such item has).
+    /// attributes it sets or removes) and items added (with at least the attributes every such
+    /// item has). Revoking and rotating out also take a key out of the expiry index.
     fn complete(&self, op: Op) -> Vec<Expect> {
         let bot = item_key(&format!("TEAM#{}", self.world.team), &format!("BOT#{}", self.bot.id));
         let key = |k: &ApiKey| item_key(&format!("BOT#{}", k.bot_id), &format!("KEY#{}", k.id));
@@ -338,18 +339,18 @@ impl Scene {
                 Expect::New("KEY#", KEY_ATTRIBUTES),
             ],
             Op::Revoke => vec![
-                Expect::Updated(key(&self.target), &["revoked_at", "revoked_by", "ttl"]),
+                Expect::Updated(key(&self.target), &["revoked_at", "revoked_by", "ttl", "expiry_bucket"]),
                 Expect::New("EVT#", ENTRY_ATTRIBUTES),
             ],
             Op::Rotate => vec![
                 Expect::Updated(bot, &["key_version"]),
-                Expect::Updated(key(&self.target), &["expires_at", "replaced_by", "ttl"]),
+                Expect::Updated(key(&self.target), &["expires_at", "replaced_by", "ttl", "expiry_bucket"]),
                 Expect::New("EVT#", ENTRY_ATTRIBUTES),
                 Expect::New("KEY#", KEY_ATTRIBUTES),
             ],
             Op::DeleteBot => {
                 let revoked: &[&str] =
-                    &["revoked_at", "revoked_by", "revoked_reason", "bot_deleted_at", "ttl"];
+                    &["revoked_at", "revoked_by", "revoked_reason", "bot_deleted_at", "ttl", "expiry_bucket"];
                 vec![
                     Expect::Updated(bot, &["deleted_at", "deleted_by", "ttl", "key_version"]),
                     Expect::Updated(key(&self.target), revoked),

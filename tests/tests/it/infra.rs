@@ -78,7 +78,22 @@ fn the_table_is_the_one_the_store_expects() {
         json!([
             { "AttributeName": table::PARTITION_KEY, "AttributeType": table::KEY_TYPE },
             { "AttributeName": table::SORT_KEY, "AttributeType": table::KEY_TYPE },
+            { "AttributeName": table::EXPIRY_BUCKET_ATTRIBUTE, "AttributeType": table::EXPIRY_BUCKET_TYPE },
+            { "AttributeName": table::EXPIRY_SORT_ATTRIBUTE, "AttributeType": table::EXPIRY_SORT_TYPE },
         ])
+    );
+    // The expiry index: as the store queries it, projecting what the notifier reads and no
+    // secret digest.
+    assert_eq!(
+        properties["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": table::EXPIRY_INDEX,
+            "KeySchema": [
+                { "AttributeName": table::EXPIRY_BUCKET_ATTRIBUTE, "KeyType": "HASH" },
+                { "AttributeName": table::EXPIRY_SORT_ATTRIBUTE, "KeyType": "RANGE" },
+            ],
+            "Projection": { "ProjectionType": "INCLUDE", "NonKeyAttributes": items::expiry_index_attributes() },
+        }])
     );
     let indexes: Vec<&str> = properties["GlobalSecondaryIndexes"]
         .as_array()
@@ -489,6 +504,13 @@ pub(crate) fn evaluate(template: &Template, value: &Value, parameters: &BTreeMap
                         == evaluate(template, argument(1), parameters)
                 ),
                 "Fn::Not" => json!(evaluate(template, argument(0), parameters) != json!(true)),
+                "Fn::And" => json!(
+                    arguments
+                        .as_array()
+                        .expect("a list")
+                        .iter()
+                        .all(|a| evaluate(template, a, parameters) == json!(true))
+                ),
                 "Fn::Sub" => {
                     let mut result = arguments.as_str().expect("the one-argument form").to_owned();
                     for (name, value) in parameters {
@@ -626,4 +648,106 @@ fn the_authorizers_reserved_concurrency_is_set_only_when_asked_for() {
     let condition = reserved[0].as_str().unwrap();
     let test = &template.value()["Conditions"][condition]["Fn::Not"][0]["Fn::Equals"];
     assert_eq!(test, &json!([reference("AuthorizerReservedConcurrency"), ""]));
+}
+
+// Expiry warnings (the notifier).
+
+const NOTIFIER: &str = "notifier";
+
+#[test]
+fn the_notifier_may_only_query_the_expiry_index_mark_key_items_read_bot_users_and_publish() {
+    let template = Template::project();
+    let (id, notifier) = template.function(NOTIFIER);
+    let statements = template.statements_of_role(template.role_of(id, notifier));
+    let mut granted: Vec<Value> = statements_for(&statements, "dynamodb");
+    granted.extend(statements_for(&statements, "sns"));
+    let mut attributes: Vec<&str> = table::NOTIFIER_UPDATE_ATTRIBUTES.to_vec();
+    attributes.sort_unstable();
+    for statement in &mut granted {
+        if let Some(list) = statement.pointer_mut("/Condition/ForAllValues:StringEquals/dynamodb:Attributes")
+        {
+            let mut names: Vec<&str> =
+                list.as_array().expect("a list").iter().filter_map(Value::as_str).collect();
+            names.sort_unstable();
+            *list = json!(names);
+        }
+    }
+    let table = template.table_id();
+    assert_eq!(
+        granted,
+        vec![
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": { "Fn::Sub": format!("${{{table}.Arn}}/index/{}", table::EXPIRY_INDEX) },
+            }),
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": get_att(table, "Arn"),
+                "Condition": {
+                    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                    "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
+                    "StringEqualsIfExists": { "dynamodb:ReturnValues": "NONE" },
+                },
+            }),
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem"],
+                "Resource": get_att(table, "Arn"),
+                "Condition": { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["TEAM#*"] } },
+            }),
+            json!({ "Effect": "Allow", "Action": ["sns:Publish"], "Resource": reference("ExpiryTopic") }),
+        ],
+        "no Scan, no table Query, no other writes, one topic"
+    );
+}
+
+#[test]
+fn the_notifier_runs_hourly_on_its_topic_within_its_claim_lease() {
+    let template = Template::project();
+    let (id, notifier) = template.function(NOTIFIER);
+    let properties = &notifier["Properties"];
+    assert_eq!(properties["Runtime"], "provided.al2023", "{id}");
+    let events: Vec<&Value> = properties["Events"].as_object().expect("Events").values().collect();
+    assert_eq!(events.len(), 1, "{id}: one trigger");
+    assert_eq!(events[0]["Type"], "Schedule");
+    assert_eq!(events[0]["Properties"]["Schedule"], "rate(1 hour)");
+    let variables = &properties["Environment"]["Variables"];
+    assert_eq!(variables["TABLE_NAME"], reference(template.table_id()));
+    assert_eq!(variables["EXPIRY_TOPIC_ARN"], reference("ExpiryTopic"));
+    let timeout = properties["Timeout"].as_i64().expect("an explicit Timeout");
+    assert!(timeout < notifier::CLAIM_LEASE.num_seconds(), "a run ends before its claims lapse");
+    assert_eq!(template.resources()["ExpiryTopic"]["Type"], "AWS::SNS::Topic");
+    let outputs = &template.value()["Outputs"];
+    assert_eq!(outputs["ExpiryTopicArn"]["Value"], reference("ExpiryTopic"));
+}
+
+#[test]
+fn the_optional_email_subscription_receives_one_teams_warnings_only() {
+    let template = Template::project();
+    let subscriptions = template.of_type("AWS::SNS::Subscription");
+    assert_eq!(subscriptions.len(), 1);
+    let (_, subscription) = subscriptions[0];
+    let properties = &subscription["Properties"];
+    assert_eq!(properties["TopicArn"], reference("ExpiryTopic"));
+    assert_eq!(properties["Protocol"], "email");
+    assert_eq!(properties["Endpoint"], reference("ExpiryWarningEmail"));
+    assert_eq!(properties["FilterPolicyScope"], "MessageAttributes");
+    assert_eq!(
+        properties["FilterPolicy"],
+        json!({ "kind": [notifier::KIND], "team_id": [reference("ExpiryWarningTeamId")] })
+    );
+    // Created only when both parameters are given; neither is by default.
+    let condition = subscription["Condition"].as_str().expect("a condition");
+    let parameters: BTreeMap<&str, Value> =
+        [("ExpiryWarningEmail", json!("")), ("ExpiryWarningTeamId", json!(""))].into();
+    let defined = &template.value()["Conditions"][condition];
+    assert_eq!(evaluate(template, defined, &parameters), json!(false));
+    let parameters: BTreeMap<&str, Value> =
+        [("ExpiryWarningEmail", json!("ops@example.com")), ("ExpiryWarningTeamId", json!(""))].into();
+    assert_eq!(evaluate(template, defined, &parameters), json!(false), "never unfiltered");
+    let parameters: BTreeMap<&str, Value> =
+        [("ExpiryWarningEmail", json!("ops@example.com")), ("ExpiryWarningTeamId", json!("team-a"))].into();
+    assert_eq!(evaluate(template, defined, &parameters), json!(true));
 }

@@ -253,3 +253,48 @@ fn the_sample_event_is_signed_by_the_sample_key_set() {
         Ok(())
     );
 }
+
+/// The holder hears of it: one notice on the signals topic (moto's SNS, read from a subscribed
+/// queue), with the attributes subscriptions filter on, and the key's hint, never the key.
+#[tokio::test]
+async fn a_revoked_leak_is_published_once_for_its_team_and_account() {
+    use std::sync::Arc;
+
+    use leak_report::keyring::KeyRing;
+    use leak_report::signature::KeySet;
+    use nico_keys_tests::http::ApiRequest;
+    use nico_keys_tests::sns::Inbox;
+    use nico_keys_tests::world::World;
+
+    let w = World::dynamodb().await;
+    let inbox = Inbox::new().await;
+    let github = GithubKey::new("gh-1", 1);
+    let keys = KeyRing::new(
+        None::<leak_report::fetch::HttpsSource>,
+        Some(KeySet::parse(&key_set(&[&github])).unwrap()),
+    );
+    let publisher = notifier::SnsPublisher::from_env(inbox.topic_arn.clone()).await;
+    let leaks = leak_report::LeakReport::new(w.store.clone(), keys, publisher, Arc::new(w.clock.clone()));
+    let bot = w.bot().await;
+    let (key, raw) = w.key_for(&bot, TimeDelta::days(30)).await;
+
+    let body = report(&[raw.expose()]);
+    for _ in 0..2 {
+        let mut request = ApiRequest::new("POST", PATH);
+        request.without_claims().body(std::str::from_utf8(&body).unwrap(), Some("application/json"));
+        for (name, value) in github.sign(&body) {
+            request.header(name, &value);
+        }
+        assert_eq!(leaks.handle(request.build()).await.status(), 200);
+    }
+
+    let delivered = inbox.drain().await;
+    assert_eq!(delivered.len(), 1, "one notice, though reported twice: {delivered:?}");
+    let notice = &delivered[0];
+    assert_eq!(notice.attributes["kind"], "key.leaked");
+    assert_eq!(notice.attributes["team_id"], w.team.as_str());
+    assert_eq!(notice.attributes["account"], bot.account.as_str());
+    assert_eq!(notice.body["key"]["id"], key.id.to_string());
+    assert_eq!(notice.body["key"]["hint"], key.hint);
+    assert!(!notice.body.to_string().contains(raw.expose()), "never the key itself");
+}

@@ -25,6 +25,7 @@
 //!   authorizer caches after every revocation (SDK against a local stub), their template wiring.
 //! - [`audit`]: the audit trail on both stores: the story, who sees what, atomicity, no secrets,
 //!   events outliving their keys.
+//! - [`notifier`]: expiry warnings from both stores to moto's SNS, read from a subscribed queue.
 
 mod audit;
 mod authorizer;
@@ -36,6 +37,7 @@ mod infra;
 mod leak_report;
 mod local_e2e;
 mod management_api;
+mod notifier;
 mod oidc;
 mod people;
 mod scale;

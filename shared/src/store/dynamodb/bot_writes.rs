@@ -107,11 +107,15 @@ impl DynamoStore {
             let mut actions = vec![update_item(mark.build().map_err(built)?)];
             let (revocation, reason) = match write.revoke {
                 Revoke::ForDeletion => (
-                    "SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, bot_deleted_at = :now, #ttl = :ttl",
+                    "SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, bot_deleted_at = :now, #ttl = :ttl REMOVE expiry_bucket",
                     reasons::BOT_DELETED,
                 ),
                 Revoke::Working(reason) => {
-                    ("SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, #ttl = :ttl", reason)
+                    // Revoked keys leave the expiry index (`expiry`).
+                    (
+                        "SET revoked_at = :now, revoked_by = :by, revoked_reason = :reason, #ttl = :ttl REMOVE expiry_bucket",
+                        reason,
+                    )
                 }
                 Revoke::None => ("", ""),
             };

@@ -29,6 +29,16 @@ pub async fn client_from_env() -> Client {
     Client::new(&config)
 }
 
+/// The shared SDK configuration [`client_from_env`] is built from (the standard provider
+/// chains, this module's HTTP client), for the clients of other AWS services (the notifier's
+/// SNS client), so every client of the workspace speaks TLS the same way.
+pub async fn sdk_config_from_env() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client(TrustStore::default()))
+        .load()
+        .await
+}
+
 /// Time limits for every DynamoDB call, so a caller always gets an answer in bounded time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallBudget {

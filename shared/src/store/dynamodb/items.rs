@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table;
 use crate::audit::Entry;
+use crate::expiry::ExpiringKey;
 use crate::ids::{BotId, EventId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
 use crate::scope::Scopes;
@@ -189,6 +190,10 @@ pub(super) struct KeyItem {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
     pub bot_deleted_at: Option<DateTime<Utc>>,
     pub ttl: i64,
+    /// The expiry index's partition key ([`table::EXPIRY_INDEX`]), while the key may still
+    /// need a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_bucket: Option<String>,
 }
 
 impl KeyItem {
@@ -216,6 +221,7 @@ impl KeyItem {
             replaces: key.replaces,
             bot_deleted_at: None,
             ttl,
+            expiry_bucket: Some(crate::expiry::bucket(key.expires_at)),
         }
     }
 }
@@ -296,6 +302,60 @@ pub fn credential_projection() -> &'static str {
 /// The attributes verification reads (the authorizer's IAM policy may allow exactly these).
 pub fn credential_attributes() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<CredentialItem>()
+}
+
+/// A key item as the expiry index holds it (no digest, no scopes): the notifier's reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct ExpiringItem {
+    key_id: KeyId,
+    bot_id: BotId,
+    team_id: TeamId,
+    #[serde(with = "stored_name")]
+    name: Name,
+    hint: String,
+    #[serde(with = "ts_milliseconds")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "ts_milliseconds")]
+    expires_at: DateTime<Utc>,
+    #[serde(default, with = "ts_milliseconds_option")]
+    revoked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    replaced_by: Option<KeyId>,
+    #[serde(default, with = "ts_milliseconds_option")]
+    warned_7d_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "ts_milliseconds_option")]
+    warned_1d_at: Option<DateTime<Utc>>,
+}
+
+impl From<ExpiringItem> for ExpiringKey {
+    fn from(item: ExpiringItem) -> Self {
+        Self {
+            id: item.key_id,
+            bot_id: item.bot_id,
+            team_id: item.team_id,
+            name: item.name,
+            hint: item.hint,
+            created_at: item.created_at,
+            expires_at: item.expires_at,
+            revoked_at: item.revoked_at,
+            replaced_by: item.replaced_by,
+            warned_7d_at: item.warned_7d_at,
+            warned_1d_at: item.warned_1d_at,
+        }
+    }
+}
+
+/// The attributes the expiry index projects besides its keys: the fields of [`ExpiringItem`]
+/// but its sort key (the template is checked against this list).
+pub fn expiry_index_attributes() -> &'static [&'static str] {
+    static ATTRIBUTES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    ATTRIBUTES.get_or_init(|| {
+        serde_aux::serde_introspection::serde_introspect::<ExpiringItem>()
+            .iter()
+            .copied()
+            .filter(|name| *name != table::EXPIRY_SORT_ATTRIBUTE)
+            .collect()
+    })
 }
 
 /// Names as stored: read back without today's length limit.
@@ -414,6 +474,11 @@ mod tests {
         assert_eq!(item["expires_at"], AttributeValue::N(new.key.expires_at.timestamp_millis().to_string()));
         assert_eq!(item[table::TTL_ATTRIBUTE], AttributeValue::N("42".into()));
         assert_eq!(item[table::PARTITION_KEY], AttributeValue::S(format!("BOT#{}", new.key.bot_id)));
+        assert_eq!(
+            item[table::EXPIRY_BUCKET_ATTRIBUTE],
+            AttributeValue::S(crate::expiry::bucket(new.key.expires_at)),
+            "a new key is in the expiry index"
+        );
         for absent in
             ["revoked_at", "revoked_by", "revoked_reason", "replaced_by", "replaces", "bot_deleted_at"]
         {

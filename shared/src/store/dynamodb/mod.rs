@@ -39,6 +39,7 @@
 mod audit;
 mod bot_writes;
 pub mod client;
+mod expiry;
 pub mod items;
 pub mod table;
 mod wire;
@@ -51,7 +52,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use self::bot_writes::{BotWrite, Revoke};
-pub use self::client::{CallBudget, client_from_env, lambda_client};
+pub use self::client::{CallBudget, client_from_env, lambda_client, sdk_config_from_env};
 use self::items::{
     BOT_PREFIX, BotItem, CredentialItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, credential_projection,
     team_partition,
@@ -443,6 +444,8 @@ impl KeyStore for DynamoStore {
             if reason.is_some() {
                 set.push_str(", revoked_reason = :reason");
             }
+            // A revoked key leaves the expiry index (`expiry`): it will never be warned about.
+            set.push_str(" REMOVE expiry_bucket");
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::key(bot, key).into_item()))
@@ -510,7 +513,10 @@ impl KeyStore for DynamoStore {
             let retire_old = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(ItemKey::key(bot, old).into_item()))
-                .update_expression("SET expires_at = :deadline, replaced_by = :new, #ttl = :ttl")
+                // A rotated-out key leaves the expiry index: its deadline is the grace period's.
+                .update_expression(
+                    "SET expires_at = :deadline, replaced_by = :new, #ttl = :ttl REMOVE expiry_bucket",
+                )
                 .condition_expression(
                     "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
                      AND attribute_not_exists(replaced_by) AND attribute_not_exists(bot_deleted_at) \

@@ -3,7 +3,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use super::wire::{built, sdk};
@@ -14,15 +15,41 @@ pub const SORT_KEY: &str = "sk";
 /// Both keys are strings.
 pub const KEY_TYPE: &str = "S";
 pub const TTL_ATTRIBUTE: &str = "ttl";
-/// Global secondary indexes: none. Every read is on the table itself and can be strongly
-/// consistent; an index could miss a key written a moment ago.
-pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[];
+/// Global secondary indexes: the expiry index only. Every read on a request path is on the
+/// table itself and strongly consistent (an index could miss a key written a moment ago); the
+/// notifier's hourly search tolerates that lag, and re-checks each key with a conditional write.
+pub const GLOBAL_SECONDARY_INDEXES: &[&str] = &[EXPIRY_INDEX];
+
+/// The sparse index of keys that may still need an expiry warning: partition `expiry_bucket`
+/// (the UTC day the key expires, written on create, removed on revocation, rotation and the
+/// last warning), sort `expires_at`. Only key items carry the bucket, so nothing else is in it.
+pub const EXPIRY_INDEX: &str = "expiry";
+pub const EXPIRY_BUCKET_ATTRIBUTE: &str = "expiry_bucket";
+pub const EXPIRY_SORT_ATTRIBUTE: &str = "expires_at";
+/// `expiry_bucket` is a string, `expires_at` a number (epoch milliseconds).
+pub const EXPIRY_BUCKET_TYPE: &str = "S";
+pub const EXPIRY_SORT_TYPE: &str = "N";
+/// What the notifier's `UpdateItem`s on key items (claim, mark, release) set, remove or check:
+/// its IAM policy allows exactly these (`store::dynamodb::expiry` writes them).
+pub const NOTIFIER_UPDATE_ATTRIBUTES: &[&str] = &[
+    PARTITION_KEY,
+    SORT_KEY,
+    "expires_at",
+    "revoked_at",
+    "replaced_by",
+    "bot_deleted_at",
+    EXPIRY_BUCKET_ATTRIBUTE,
+    "warned_7d_at",
+    "warned_1d_at",
+    "warn_claim",
+    "warn_claim_until",
+];
 
 /// Creates the table with on-demand capacity and TTL on, as the SAM template declares it.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
-    };
+    let typed =
+        |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build();
+    let attribute = |name: &str| typed(name, ScalarAttributeType::S);
     let key =
         |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
     client
@@ -33,6 +60,24 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .attribute_definitions(attribute(SORT_KEY).map_err(built)?)
         .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(built)?)
         .key_schema(key(SORT_KEY, KeyType::Range).map_err(built)?)
+        .attribute_definitions(attribute(EXPIRY_BUCKET_ATTRIBUTE).map_err(built)?)
+        .attribute_definitions(typed(EXPIRY_SORT_ATTRIBUTE, ScalarAttributeType::N).map_err(built)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(EXPIRY_INDEX)
+                .key_schema(key(EXPIRY_BUCKET_ATTRIBUTE, KeyType::Hash).map_err(built)?)
+                .key_schema(key(EXPIRY_SORT_ATTRIBUTE, KeyType::Range).map_err(built)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            super::items::expiry_index_attributes().iter().map(|a| (*a).to_owned()).collect(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .map_err(built)?,
+        )
         .send()
         .await
         .map_err(sdk)?;
