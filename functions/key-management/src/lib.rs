@@ -7,12 +7,13 @@
 //! choices made where the product brief was silent, are in `docs/contract.md`.
 //!
 //! * [`routes`]: the route table, declared once;
-//! * `account`, `bots`, `keys`: one handler per operation;
+//! * `account`, `bots`, `keys`, `all_keys`: one handler per operation;
 //! * [`extract`]: caller, bodies, paging;
 //! * [`views`]: what the API shows;
 //! * [`error`]: what goes wrong, and the one place it becomes a response.
 
 mod account;
+mod all_keys;
 mod bots;
 pub mod error;
 pub mod extract;
@@ -101,6 +102,7 @@ impl<S: Store> Api<S> {
             Operation::GetKey => self.get_key(ctx).await,
             Operation::RevokeKey => self.revoke_key(ctx).await,
             Operation::RotateKey => self.rotate_key(ctx).await,
+            Operation::ListAllKeys => self.list_all_keys(ctx).await,
         }
     }
 }

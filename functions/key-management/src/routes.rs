@@ -27,6 +27,7 @@ pub enum Operation {
     GetKey,
     RevokeKey,
     RotateKey,
+    ListAllKeys,
 }
 
 /// One route: a method on a path template (`{name}` segments, as in the OpenAPI document).
@@ -42,7 +43,7 @@ const fn route(method: Method, path: &'static str, operation: Operation) -> Rout
 }
 
 /// Every route the API serves. Per path, the order of its methods is the order of `Allow`.
-pub static ROUTES: [Route; 13] = [
+pub static ROUTES: [Route; 14] = [
     route(Method::GET, "/v1/me", Operation::Me),
     route(Method::GET, "/v1/catalog", Operation::Catalog),
     route(Method::GET, "/v1/bots", Operation::ListBots),
@@ -56,6 +57,7 @@ pub static ROUTES: [Route; 13] = [
     route(Method::GET, "/v1/bots/{bot_id}/keys/{key_id}", Operation::GetKey),
     route(Method::POST, "/v1/bots/{bot_id}/keys/{key_id}/revoke", Operation::RevokeKey),
     route(Method::POST, "/v1/bots/{bot_id}/keys/{key_id}/rotate", Operation::RotateKey),
+    route(Method::GET, "/v1/keys", Operation::ListAllKeys),
 ];
 
 /// A request matched to its route, with the path's ids as written (parsed by the handler).

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::listing::{KeyListing, KeyQuery, PartitionRead, merge_newest_first};
 use super::{
     BotChange, BotStore, CredentialStore, KeyRecord, KeyStore, Page, Revocable, Rotation, StoreError,
     check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
@@ -474,6 +475,52 @@ impl KeyStore for EmbeddedStore {
         let old = key_row(&tx, bot, old)?.ok_or(StoreError::KeyNotFound)?;
         tx.commit().map_err(sql)?;
         Ok(Rotation { old: old.key, new: replacement.key.clone() })
+    }
+
+    /// The same walk as DynamoDB's (bot users, then each one's keys newest first, `limit` at
+    /// a time, merged), so both stores page alike.
+    async fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<KeyListing, StoreError> {
+        let db = self.lock();
+        let account = query.account.as_ref();
+        let mut bots_statement = db
+            .prepare_cached(&format!(
+                "SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND (?2 IS NULL OR bot_id = ?2) ORDER BY bot_id"
+            ))
+            .map_err(sql)?;
+        let bots: Vec<BotUser> = bots_statement
+            .query_map(params![team.as_str(), query.bot.map(|id| id.to_string())], bot_from_row)
+            .map_err(sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql)?
+            .into_iter()
+            .filter(|bot| listed_for(bot, account))
+            .collect();
+        let mut keys_statement = db
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 AND key_id < ?2 ORDER BY key_id DESC LIMIT ?3"
+            ))
+            .map_err(sql)?;
+        let before = before.map_or_else(|| "~".to_owned(), |id| id.to_string());
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut reads = Vec::with_capacity(bots.len());
+        for bot in bots {
+            let keys: Vec<ApiKey> = keys_statement
+                .query_map(params![bot.id.as_str(), before, fetch], key_from_row)
+                .map_err(sql)?
+                .map(|row| row.map(|record| record.key))
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            let Page { items: keys, more } = Page::from_overfetch(keys, limit);
+            reads.push(PartitionRead { bot, keys, more });
+        }
+        Ok(merge_newest_first(reads, &query.filter, limit, now))
     }
 }
 

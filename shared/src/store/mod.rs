@@ -21,6 +21,7 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod listing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +33,8 @@ use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::token::{self, TokenError};
+
+pub use self::listing::{KeyFilter, KeyListing, KeyQuery, KeyRow};
 
 /// Expected outcomes a caller acts on, and the one unexpected kind ([`StoreError::Unavailable`]).
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +189,20 @@ pub trait KeyStore: Send + Sync {
         max_active: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// "All my keys": the keys of the team's live bot users that `query` selects (its
+    /// `account` decides which bot users are visible), newest first, older than `before`, at
+    /// most `limit`. Rights come from the bot user items as read now. Filters apply after the
+    /// read, so a page may be short or empty while [`KeyListing::next`] is set
+    /// ([`listing`] says why, and what it costs).
+    fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<KeyListing, StoreError>> + Send;
 }
 
 /// Why a presented key is refused; the stable names go to the decision log.

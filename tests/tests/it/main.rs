@@ -18,7 +18,9 @@
 //! - [`hostile_input`]: every event shape and malformed variants of each, with a real key
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
+//! - [`all_keys`]: "all my keys" (`GET /v1/keys`): rights, filters, paging, on both stores.
 
+mod all_keys;
 mod authorizer;
 mod faults;
 mod hostile_input;

@@ -35,6 +35,7 @@
 mod bot_writes;
 pub mod client;
 pub mod items;
+mod listing;
 pub mod table;
 mod wire;
 
@@ -496,6 +497,17 @@ impl KeyStore for DynamoStore {
             }
         }
         Err(StoreError::Contention)
+    }
+
+    async fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &super::KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<super::KeyListing, StoreError> {
+        self.team_keys(team, query, before, limit, now).await
     }
 }
 
