@@ -125,7 +125,8 @@ pub struct Gateway<S> {
 impl<S: Store + Clone> Gateway<S> {
     pub fn new(store: S, config: Config, mode: Mode, sign_in: SignIn, clock: Arc<dyn Clock>) -> Self {
         let authorizer =
-            authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock));
+            authorizer::Authorizer::new(store.clone(), config.routes.clone(), Arc::clone(&clock))
+                .with_last_used_window(config.limits.last_used_window);
         let api = Api::new(store, config, Arc::clone(&clock));
         Self { api, authorizer, sign_in, mode, clock }
     }

@@ -35,6 +35,9 @@ pub struct Limits {
     /// `KEY_ROTATION_GRACE_SECONDS`: how long a rotated-out key keeps working at most
     /// (default 24 hours); a rotate request may ask for less, never for more.
     pub rotation_grace: Duration,
+    /// `LAST_USED_WINDOW_SECONDS`: a key's last use is recorded at most once per this window
+    /// (default 15 minutes).
+    pub last_used_window: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             max_active_keys: 50,
             max_name_chars: 100,
             rotation_grace: Duration::from_secs(DAY),
+            last_used_window: Duration::from_secs(900),
         }
     }
 }
@@ -107,6 +111,12 @@ impl Config {
                 defaults.rotation_grace.as_secs(),
                 0,
                 30 * DAY,
+            )?),
+            last_used_window: Duration::from_secs(vars.number(
+                "LAST_USED_WINDOW_SECONDS",
+                defaults.last_used_window.as_secs(),
+                1,
+                DAY,
             )?),
         };
         let claims = ClaimNames {

@@ -72,7 +72,11 @@ impl<S: Store> Api<S> {
         let span = |name: &'static str| {
             given(name).map(Span::parse).transpose().map_err(|e: SpanError| ApiError::field(name, e))
         };
-        let filter = KeyFilter { statuses, expiring_within: span("expiring_within")? };
+        let filter = KeyFilter {
+            statuses,
+            expiring_within: span("expiring_within")?,
+            unused_for: span("unused_for")?,
+        };
         Ok(KeyQuery { account, bot, filter })
     }
 }

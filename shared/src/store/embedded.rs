@@ -18,7 +18,7 @@ use super::{
     check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
 };
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, KeyUse, Name, NewKey, SourceIp, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::token::SecretHash;
 
@@ -53,15 +53,18 @@ CREATE TABLE IF NOT EXISTS keys (
     replaces        TEXT,
     bot_deleted_at  INTEGER,
     purge_at        INTEGER NOT NULL,
+    last_used_at    INTEGER,
+    last_used_ip    TEXT,
     PRIMARY KEY (bot_id, key_id)
 ) WITHOUT ROWID;
 ";
 
 /// The columns each reader selects, declared once.
 const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_at, created_by, expires_at, \
-                           revoked_at, revoked_by, replaced_by, replaces, bot_deleted_at";
+                           revoked_at, revoked_by, replaced_by, replaces, bot_deleted_at, last_used_at, \
+                           last_used_ip";
 const BOT_COLUMNS: &str = "bot_id, team_id, name, account, scopes, created_at, created_by, deleted_at";
-const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash";
+const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash, last_used_at";
 
 /// The file-backed implementation of [`super::Store`]; clones share one connection.
 #[derive(Debug, Clone)]
@@ -146,7 +149,12 @@ fn inserted(result: rusqlite::Result<usize>) -> Result<(), StoreError> {
 /// Columns later versions added to a table, for files an earlier version created: added
 /// empty, and read with the same defaults as a DynamoDB item that lacks them.
 fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
-    for (table, column) in [("bots", "account"), ("bots", "scopes")] {
+    for (table, column, kind) in [
+        ("bots", "account", "TEXT"),
+        ("bots", "scopes", "TEXT"),
+        ("keys", "last_used_at", "INTEGER"),
+        ("keys", "last_used_ip", "TEXT"),
+    ] {
         let present: bool = db
             .query_row(
                 &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
@@ -155,7 +163,7 @@ fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
             )
             .map_err(sql)?;
         if !present {
-            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT")).map_err(sql)?;
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}")).map_err(sql)?;
         }
     }
     Ok(())
@@ -191,6 +199,8 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         revoked_by: parsed_opt(row, "revoked_by", Subject::parse)?,
         replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
         replaces: parsed_opt(row, "replaces", KeyId::parse)?,
+        last_used_at: row.get::<_, Option<i64>>("last_used_at")?.map(time).transpose()?,
+        last_used_ip: row.get::<_, Option<String>>("last_used_ip")?.as_deref().and_then(SourceIp::parse),
     };
     Ok(KeyRecord { key, bot_deleted: row.get::<_, Option<i64>>("bot_deleted_at")?.is_some() })
 }
@@ -538,10 +548,29 @@ impl CredentialStore for EmbeddedStore {
                         expires_at: time(row.get("expires_at")?)?,
                         revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(time).transpose()?,
                         hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret_hash"))?,
+                        last_used_at: row.get::<_, Option<i64>>("last_used_at")?.map(time).transpose()?,
                     })
                 },
             )
             .optional()
             .map_err(sql)
+    }
+
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
+        let written = self
+            .lock()
+            .execute(
+                "UPDATE keys SET last_used_at = ?3, last_used_ip = ?4 WHERE bot_id = ?1 AND key_id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?5)",
+                params![
+                    bot.as_str(),
+                    key.as_str(),
+                    used.at.timestamp_millis(),
+                    used.ip.map(|ip| ip.to_string()),
+                    used.stale_before().timestamp_millis(),
+                ],
+            )
+            .map_err(sql)?;
+        Ok(written == 1)
     }
 }

@@ -48,6 +48,8 @@ pub struct KeyFilter {
     pub statuses: Vec<KeyStatus>,
     /// Active, and expires within this span from now.
     pub expiring_within: Option<Span>,
+    /// Not used for at least this span (never-used keys match).
+    pub unused_for: Option<Span>,
 }
 
 impl KeyFilter {
@@ -57,6 +59,7 @@ impl KeyFilter {
             && self
                 .expiring_within
                 .is_none_or(|span| status == KeyStatus::Active && key.expires_at <= now + span.get())
+            && self.unused_for.is_none_or(|span| key.last_used_at.is_none_or(|at| at <= now - span.get()))
     }
 }
 
@@ -163,6 +166,8 @@ mod tests {
             revoked_by: None,
             replaced_by: None,
             replaces: None,
+            last_used_at: None,
+            last_used_ip: None,
         }
     }
 

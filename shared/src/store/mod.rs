@@ -30,7 +30,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
+use crate::model::{
+    ApiKey, BotUser, Credential, KeyStatus, KeyUse, Name, NewKey, Principal, Subject, TeamId,
+};
 use crate::scope::Scopes;
 use crate::token::{self, TokenError};
 
@@ -250,6 +252,17 @@ pub trait CredentialStore: Send + Sync {
         key: KeyId,
     ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send;
 
+    /// Records a use of a verified key ([`KeyUse`]) with one conditional write: only if its
+    /// stored `last_used_at` is still older than the window (so concurrent first uses write
+    /// once) and the key still exists (a purged key never comes back as a fragment). Returns
+    /// whether it wrote.
+    fn record_use(
+        &self,
+        bot: BotId,
+        key: KeyId,
+        used: &KeyUse,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Checks a presented key: offline checks first (no read for a malformed key), then one
     /// read, then the pure decision of [`check`].
     fn verify(
@@ -298,6 +311,8 @@ pub fn check(
             team_id: credential.team_id,
             key_id: parsed.key_id(),
             scopes: credential.scopes,
+            expires_at: credential.expires_at,
+            last_used_at: credential.last_used_at,
         }),
     }
 }
@@ -463,6 +478,7 @@ mod tests {
             expires_at: now + TimeDelta::hours(1),
             revoked_at: None,
             hash: issued.hash.clone(),
+            last_used_at: None,
         }
     }
 

@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 11] = [
+const SETTINGS: [&str; 12] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -26,6 +26,7 @@ const SETTINGS: [&str; 11] = [
     "OWNER_TEAM_CLAIM",
     "OWNER_ROLE_CLAIM",
     "DISPLAY_NAME_CLAIM",
+    "LAST_USED_WINDOW_SECONDS",
 ];
 
 /// The Cargo binaries the two Rust functions are built from.
@@ -101,7 +102,7 @@ fn the_table_is_on_demand_recoverable_encrypted_and_protected_by_default() {
 }
 
 #[test]
-fn authorizer_may_only_get_the_attributes_it_checks_of_key_items() {
+fn authorizer_may_only_get_what_it_checks_and_write_the_last_used_attributes_of_key_items() {
     let template = Template::project();
     let (id, authorizer) = template.function(AUTHORIZER);
     let statements = template.statements_of_role(template.role_of(id, authorizer));
@@ -113,17 +114,31 @@ fn authorizer_may_only_get_the_attributes_it_checks_of_key_items() {
     attributes.extend(items::credential_attributes());
     assert_eq!(
         dynamodb,
-        vec![json!({
-            "Effect": "Allow",
-            "Action": ["dynamodb:GetItem"],
-            "Resource": get_att(template.table_id(), "Arn"),
-            "Condition": {
-                "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
-                "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
-                "StringEqualsIfExists": { "dynamodb:Select": "SPECIFIC_ATTRIBUTES" },
-            },
-        })],
-        "the authorizer may only GetItem key items, and only the attributes verification reads"
+        vec![
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem"],
+                "Resource": get_att(template.table_id(), "Arn"),
+                "Condition": {
+                    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                    "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
+                    "StringEqualsIfExists": { "dynamodb:Select": "SPECIFIC_ATTRIBUTES" },
+                },
+            }),
+            // The last-used write: the code's own list of what it touches and names.
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": get_att(template.table_id(), "Arn"),
+                "Condition": {
+                    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                    "ForAllValues:StringEquals": { "dynamodb:Attributes": items::LAST_USED_ATTRIBUTES },
+                    "StringEqualsIfExists": { "dynamodb:ReturnValues": "NONE" },
+                },
+            }),
+        ],
+        "the authorizer may only GetItem key items (the attributes verification reads) and \
+         UpdateItem their last-used attributes, returning nothing"
     );
 }
 
@@ -253,6 +268,7 @@ fn parameter_defaults_are_the_code_defaults() {
         ("OWNER_TEAM_CLAIM", claims.team),
         ("OWNER_ROLE_CLAIM", claims.role),
         ("DISPLAY_NAME_CLAIM", claims.display),
+        ("LAST_USED_WINDOW_SECONDS", limits.last_used_window.as_secs().to_string()),
     ];
     for (variable, value) in expected {
         assert_eq!(env[variable], value, "{variable}");

@@ -19,12 +19,14 @@
 //!   inside, in process and through the real bootstrap: the key is in no answer, error or log.
 //! - [`infra`]: the SAM template, read offline and held to the code.
 //! - [`all_keys`]: "all my keys" (`GET /v1/keys`): rights, filters, paging, on both stores.
+//! - [`last_used`]: the authorizer's last-used write and what the API shows of it.
 
 mod all_keys;
 mod authorizer;
 mod faults;
 mod hostile_input;
 mod infra;
+mod last_used;
 mod local_e2e;
 mod management_api;
 mod oidc;

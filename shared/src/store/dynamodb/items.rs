@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table;
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, SourceIp, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::store::KeyRecord;
 use crate::token::SecretHash;
@@ -167,6 +167,11 @@ pub(super) struct KeyItem {
     pub replaced_by: Option<KeyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<KeyId>,
+    /// Written by the authorizer only ([`LAST_USED_ATTRIBUTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ip: Option<String>,
     /// Set on every key of a bot user by its deletion.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
     pub bot_deleted_at: Option<DateTime<Utc>>,
@@ -195,6 +200,8 @@ impl KeyItem {
             revoked_by: key.revoked_by.clone(),
             replaced_by: key.replaced_by,
             replaces: key.replaces,
+            last_used_at: None,
+            last_used_ip: None,
             bot_deleted_at: None,
             ttl,
         }
@@ -219,6 +226,9 @@ impl From<KeyItem> for KeyRecord {
                 revoked_by: item.revoked_by,
                 replaced_by: item.replaced_by,
                 replaces: item.replaces,
+                last_used_at: item.last_used_at,
+                // Written only from a parsed address; anything else reads as unknown.
+                last_used_ip: item.last_used_ip.as_deref().and_then(SourceIp::parse),
             },
         }
     }
@@ -236,6 +246,8 @@ pub(super) struct CredentialItem {
     revoked_at: Option<DateTime<Utc>>,
     #[serde(with = "digest")]
     secret_hash: SecretHash,
+    #[serde(default, with = "ts_milliseconds_option")]
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 impl From<CredentialItem> for Credential {
@@ -246,6 +258,7 @@ impl From<CredentialItem> for Credential {
             expires_at: item.expires_at,
             revoked_at: item.revoked_at,
             hash: item.secret_hash,
+            last_used_at: item.last_used_at,
         }
     }
 }
@@ -261,6 +274,11 @@ pub fn credential_projection() -> &'static str {
 pub fn credential_attributes() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<CredentialItem>()
 }
+
+/// The attributes the authorizer's last-used write touches, the key attributes and those its
+/// condition names included: its IAM policy allows `UpdateItem` on exactly these
+/// (`dynamodb:Attributes`; the infra test holds the template to this list).
+pub const LAST_USED_ATTRIBUTES: [&str; 4] = ["pk", "sk", "last_used_at", "last_used_ip"];
 
 /// Names as stored: read back without today's length limit.
 mod stored_name {
@@ -378,7 +396,15 @@ mod tests {
         assert_eq!(item["expires_at"], AttributeValue::N(new.key.expires_at.timestamp_millis().to_string()));
         assert_eq!(item[table::TTL_ATTRIBUTE], AttributeValue::N("42".into()));
         assert_eq!(item[table::PARTITION_KEY], AttributeValue::S(format!("BOT#{}", new.key.bot_id)));
-        for absent in ["revoked_at", "revoked_by", "replaced_by", "replaces", "bot_deleted_at"] {
+        for absent in [
+            "revoked_at",
+            "revoked_by",
+            "replaced_by",
+            "replaces",
+            "bot_deleted_at",
+            "last_used_at",
+            "last_used_ip",
+        ] {
             assert!(!item.contains_key(absent), "{absent} is written only once it applies");
         }
 
@@ -391,7 +417,10 @@ mod tests {
 
     #[test]
     fn the_credential_projection_names_what_verification_reads_and_no_more() {
-        assert_eq!(credential_projection(), "team_id, scopes, expires_at, revoked_at, secret_hash");
+        assert_eq!(
+            credential_projection(),
+            "team_id, scopes, expires_at, revoked_at, secret_hash, last_used_at"
+        );
     }
 
     #[test]
