@@ -141,6 +141,8 @@ impl<S: Store + Clone> Gateway<S> {
             LocalResponse::message(421, "message", message)
         } else if nico_keys::routes::path_refusal(&request.path).is_some() {
             self.denied()
+        } else if request.path.trim_end_matches('/') == "/v1/whoami" {
+            self.whoami(&request).await
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
@@ -189,7 +191,11 @@ impl<S: Store + Clone> Gateway<S> {
                 return response;
             }
         };
-        let event = management_event(request, claims, now);
+        self.function(management_event(request, claims, now)).await
+    }
+
+    /// The management function, given an HTTP API event.
+    async fn function(&self, event: Value) -> LocalResponse {
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(request) => request,
             Err(error) => {
@@ -207,6 +213,23 @@ impl<S: Store + Clone> Gateway<S> {
                 .collect(),
             body: response.body().to_vec(),
         }
+    }
+
+    /// `GET /v1/whoami`, as the management HTTP API serves it: behind the Lambda authorizer
+    /// (whatever `--authorizer` says for the example API), its context handed to the function.
+    async fn whoami(&self, request: &LocalRequest) -> LocalResponse {
+        let Some(authorization) = request.header("authorization") else {
+            return unauthorized();
+        };
+        let now = self.clock.now();
+        let context = match self.authorize(http_authorizer_event(request, authorization, now)).await {
+            Ok(AuthorizerResponse::Allowed(allowed)) => json!(allowed.context),
+            Ok(_) => return LocalResponse::message(403, "message", "Forbidden"),
+            Err(_) => return internal_error(),
+        };
+        let mut event = management_event(request, Map::new(), now);
+        event["requestContext"]["authorizer"] = json!({ "lambda": context });
+        self.function(event).await
     }
 
     /// Calls the authorizer with an event as `lambda_runtime` would deliver it.

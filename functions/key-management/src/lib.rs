@@ -20,6 +20,7 @@ pub mod extract;
 mod keys;
 pub mod routes;
 pub mod views;
+mod whoami;
 
 use std::sync::Arc;
 
@@ -81,6 +82,10 @@ impl<S: Store> Api<S> {
         };
         let path = nico_keys::routes::strip_stage(request.uri().path(), stage);
         let matched = routes::find(request.method(), path)?;
+        if matched.operation == Operation::Whoami {
+            // An API key, checked by the Lambda authorizer: no person, no JWT claims.
+            return self.whoami(request).await;
+        }
         let caller = Caller::of(request, &self.config.claims)?;
         let ctx = Ctx { request, caller, now: self.clock.now(), matched };
         self.dispatch(&ctx).await
@@ -103,6 +108,7 @@ impl<S: Store> Api<S> {
             Operation::RevokeKey => self.revoke_key(ctx).await,
             Operation::RotateKey => self.rotate_key(ctx).await,
             Operation::ListAllKeys => self.list_all_keys(ctx).await,
+            Operation::Whoami => self.whoami(ctx.request).await,
         }
     }
 }

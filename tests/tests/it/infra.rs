@@ -287,7 +287,11 @@ fn authorizer_results_are_not_cached_by_default() {
     let template = Template::project();
     assert_eq!(template.parameters()[CACHE_TTL]["Default"], 0, "{CACHE_TTL} defaults to 0 (no caching)");
     let authorizers = template.lambda_authorizers();
-    assert_eq!(authorizers.len(), 2, "the example HTTP and REST APIs each have one: {authorizers:?}");
+    assert_eq!(
+        authorizers.len(),
+        3,
+        "the example HTTP and REST APIs each have one, and the management API one for whoami: {authorizers:?}"
+    );
     for (api, name, authorizer) in authorizers {
         assert_eq!(
             authorizer["FunctionArn"],
@@ -307,7 +311,7 @@ fn http_api_answers_are_cached_per_key_and_route() {
         .into_iter()
         .filter(|(api, _, _)| template.resources()[*api]["Type"] == "AWS::Serverless::HttpApi")
         .collect();
-    assert_eq!(http.len(), 1);
+    assert_eq!(http.len(), 2, "the example HTTP API's and the management API's (whoami)");
     for (api, name, authorizer) in http {
         assert_eq!(authorizer["AuthorizerPayloadFormatVersion"], "2.0", "{api}.{name}");
         assert_eq!(authorizer["EnableSimpleResponses"], true, "{api}.{name}");
@@ -346,7 +350,16 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
         .map(|event| {
             assert_eq!(event["Type"], "HttpApi", "{id}: {event}");
             let properties = &event["Properties"];
-            assert!(properties.get("Auth").is_none(), "{id}: a route overrides the JWT authorizer: {event}");
+            // Only whoami, which an API key calls, is behind the key authorizer instead.
+            let expected_auth = if properties["Path"] == "/v1/whoami" {
+                json!({"Authorizer": "NicoKey"})
+            } else {
+                Value::Null
+            };
+            assert_eq!(
+                properties["Auth"], expected_auth,
+                "{id}: a route overrides the JWT authorizer: {event}"
+            );
             apis.insert(properties["ApiId"]["Ref"].as_str().expect("ApiId: !Ref").to_owned());
             let method = properties["Method"].as_str().expect("Method").to_lowercase();
             (method, properties["Path"].as_str().expect("Path").to_owned())
@@ -554,4 +567,19 @@ fn the_authorizers_reserved_concurrency_is_set_only_when_asked_for() {
     let condition = reserved[0].as_str().unwrap();
     let test = &template.value()["Conditions"][condition]["Fn::Not"][0]["Fn::Equals"];
     assert_eq!(test, &json!([reference("AuthorizerReservedConcurrency"), ""]));
+}
+
+#[test]
+fn whoami_is_behind_the_key_authorizer_and_every_valid_key_may_call_it() {
+    let template = Template::project();
+    let (authorizer_id, _) = template.function(AUTHORIZER);
+    let nico_key = &template.resources()["ManagementApi"]["Properties"]["Auth"]["Authorizers"]["NicoKey"];
+    assert_eq!(nico_key["FunctionArn"], get_att(authorizer_id, "Arn"), "{nico_key}");
+    assert_eq!(nico_key["AuthorizerPayloadFormatVersion"], "2.0");
+    assert_eq!(nico_key["EnableSimpleResponses"], true);
+    // The default rules let any valid key through to whoami, whatever its scopes.
+    let env = default_environment();
+    let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let narrowest = nico_keys::Scopes::parse(["projects:read"], &config.catalog).unwrap();
+    assert!(config.routes.permits(&narrowest, "GET", "/v1/whoami"));
 }

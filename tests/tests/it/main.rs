@@ -20,6 +20,7 @@
 //! - [`infra`]: the SAM template, read offline and held to the code.
 //! - [`all_keys`]: "all my keys" (`GET /v1/keys`): rights, filters, paging, on both stores.
 //! - [`last_used`]: the authorizer's last-used write and what the API shows of it.
+//! - [`whoami`]: a key describes itself (`GET /v1/whoami`) through the local runner.
 
 mod all_keys;
 mod authorizer;
@@ -35,3 +36,4 @@ mod store_contract;
 mod store_dynamodb;
 mod store_rotation;
 mod store_upgrade;
+mod whoami;
