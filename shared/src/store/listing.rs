@@ -115,7 +115,7 @@ pub(crate) fn merge_newest_first(
         .filter(|row| boundary.is_none_or(|boundary| row.key.id >= boundary))
         .filter(|row| filter.matches(&row.key, now))
         .collect();
-    rows.sort_by(|a, b| b.key.id.cmp(&a.key.id));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.key.id));
     if rows.len() > limit {
         rows.truncate(limit);
         let next = rows.last().map(|row| row.key.id);
@@ -212,7 +212,7 @@ mod tests {
                 .map(|(bot, keys)| {
                     let mut older: Vec<ApiKey> =
                         keys.iter().filter(|k| cursor.is_none_or(|c| k.id < c)).cloned().collect();
-                    older.sort_by(|a, b| b.id.cmp(&a.id));
+                    older.sort_by_key(|k| std::cmp::Reverse(k.id));
                     let more = older.len() > per_read;
                     older.truncate(per_read);
                     PartitionRead { bot: bot.clone(), keys: older, more }

@@ -134,6 +134,9 @@ impl<S: Store> Fixture<S> {
     }
 }
 
+/// Who calls: the verified JWT claims.
+type Claims<'a> = &'a [(&'a str, &'a str)];
+
 fn is(bot: &BotUser, account: &str) -> bool {
     bot.account.as_str() == account
 }
@@ -170,7 +173,7 @@ async fn each_filter_alone_and_combined_selects_exactly_its_keys<S: Store + Clon
         status(key) == KeyStatus::Active && key.expires_at <= now + TimeDelta::hours(hours)
     };
     let (alice_bot, carol_bot) = (f.bots[0].id, f.bots[2].id);
-    let cases: Vec<(&[(&str, &str)], String, Vec<String>)> = vec![
+    let cases: Vec<(Claims<'_>, String, Vec<String>)> = vec![
         (&OWNER, "status=active".into(), f.expected(|k, _| status(k) == KeyStatus::Active)),
         (&OWNER, "status=expired".into(), f.expected(|k, _| status(k) == KeyStatus::Expired)),
         (&OWNER, "status=revoked".into(), f.expected(|k, _| status(k) == KeyStatus::Revoked)),
