@@ -71,6 +71,15 @@ async fn the_first_use_records_time_and_address_and_uses_inside_the_window_do_no
     authorizer.handle(delivered(&token)).await.unwrap();
     let by_token = stored(&world, &key).await;
     assert_eq!((by_token.last_used_at, by_token.last_used_ip), (Some(world.now()), None));
+
+    // A REST REQUEST event carries it in `requestContext.identity.sourceIp`.
+    world.clock.advance(TimeDelta::minutes(16));
+    let mut request = event(Shape::Request, Some(&bearer(raw.expose())), "GET", "/projects/1");
+    request["requestContext"]["identity"]["sourceIp"] = json!("198.51.100.9");
+    authorizer.handle(delivered(&request)).await.unwrap();
+    let by_request = stored(&world, &key).await;
+    assert_eq!(by_request.last_used_at, Some(world.now()));
+    assert_eq!(by_request.last_used_ip, SourceIp::parse("198.51.100.9"));
 }
 
 async fn concurrent_first_uses_write_once<S: Store + Clone + 'static>(world: World<S>) {
