@@ -79,6 +79,9 @@ impl Default for KnownKey {
             expires_at: now() + TimeDelta::days(1),
             revoked_at: None,
             hash: SecretHash::from_bytes(Sha256::digest(SECRET.as_bytes()).into()),
+            // Recorded "in the future": never stale, so no last-used write (which would need
+            // a runtime's timer) is ever attempted here.
+            last_used_at: Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
         };
         Self { credential }
     }
@@ -88,6 +91,10 @@ impl CredentialStore for KnownKey {
     async fn credential(&self, bot: BotId, key: KeyId) -> Result<Option<Credential>, StoreError> {
         let known = bot.as_str() == BOT && key.as_str() == KEY;
         Ok(known.then(|| self.credential.clone()))
+    }
+
+    async fn record_use(&self, _: BotId, _: KeyId, _: &nico_keys::KeyUse) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

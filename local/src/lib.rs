@@ -152,7 +152,8 @@ impl<S: Store + Clone> Gateway<S> {
     pub fn new(store: S, config: Config, mode: Mode, sign_in: SignIn, clock: Arc<dyn Clock>) -> Self {
         // VERIFY_CACHE_SECONDS as in Lambda (the runner's one process is one warm container).
         let cached = authorizer::VerifyCache::new(store.clone(), config.verify_cache);
-        let authorizer = authorizer::Authorizer::new(cached, config.routes.clone(), Arc::clone(&clock));
+        let authorizer = authorizer::Authorizer::new(cached, config.routes.clone(), Arc::clone(&clock))
+            .with_last_used_window(config.limits.last_used_window);
         let api = Api::new(store, config, Arc::clone(&clock));
         // The console signs in where the management API's tokens come from; with the dev
         // issuer, as its registered console client.
@@ -193,6 +194,8 @@ impl<S: Store + Clone> Gateway<S> {
             self.denied()
         } else if request.method == "POST" && request.path == leak_report::PATH {
             self.leak(&request).await
+        } else if request.path.trim_end_matches('/') == "/v1/whoami" {
+            self.whoami(&request).await
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await
         } else if request.path == oidc::PATH || request.path.starts_with(&format!("{}/", oidc::PATH)) {
@@ -267,6 +270,24 @@ impl<S: Store + Clone> Gateway<S> {
         };
         match lambda_request(&http_event(request, None, self.clock.now())) {
             Ok(request) => LocalResponse::of(&leak_report.handle(request).await),
+            Err(response) => response,
+        }
+    }
+
+    /// `GET /v1/whoami`, as the management HTTP API serves it: behind the Lambda authorizer
+    /// (whatever `--authorizer` says for the example API), its context handed to the function.
+    async fn whoami(&self, request: &LocalRequest) -> LocalResponse {
+        let Some(authorization) = request.header("authorization") else {
+            return unauthorized();
+        };
+        let now = self.clock.now();
+        let context = match self.authorize(http_authorizer_event(request, authorization, now)).await {
+            Ok(AuthorizerResponse::Allowed(allowed)) => json!(allowed.context),
+            Ok(_) => return LocalResponse::message(403, "message", "Forbidden"),
+            Err(_) => return internal_error(),
+        };
+        match lambda_request(&http_event(request, Some(json!({ "lambda": context })), now)) {
+            Ok(request) => LocalResponse::of(&self.api.handle(request).await),
             Err(response) => response,
         }
     }

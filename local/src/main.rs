@@ -57,7 +57,7 @@ const LOCAL_DEFAULTS: [(&str, &str); 3] = [
     (
         "ROUTE_SCOPES",
         "GET /projects/*=projects:read,POST /projects/*=projects:write,DELETE /projects/*=projects:write,\
-         GET /billing=billing:read,GET /health=*",
+         GET /billing=billing:read,GET /health=*,GET /v1/whoami=*",
     ),
 ];
 

@@ -38,6 +38,9 @@ pub struct Limits {
     /// `AUDIT_RETENTION_DAYS`: how long an audit entry is kept after its change before the
     /// table's TTL purges it (default 400 days, 1 to 3650).
     pub audit_retention: Duration,
+    /// `LAST_USED_WINDOW_SECONDS`: a key's last use is recorded at most once per this window
+    /// (default 15 minutes).
+    pub last_used_window: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_name_chars: 100,
             rotation_grace: Duration::from_secs(DAY),
             audit_retention: Duration::from_secs(400 * DAY),
+            last_used_window: Duration::from_secs(900),
         }
     }
 }
@@ -124,6 +128,12 @@ impl Config {
                 30 * DAY,
             )?),
             audit_retention: vars.days("AUDIT_RETENTION_DAYS", defaults.audit_retention, 1)?,
+            last_used_window: Duration::from_secs(vars.number(
+                "LAST_USED_WINDOW_SECONDS",
+                defaults.last_used_window.as_secs(),
+                1,
+                DAY,
+            )?),
         };
         let claims = ClaimNames {
             team: vars.optional("OWNER_TEAM_CLAIM").unwrap_or(ClaimNames::default().team),

@@ -26,5 +26,5 @@ pub use clock::{Clock, FileClock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use duration::Span;
 pub use ids::{BotId, EventId, KeyId};
-pub use model::{ApiKey, BotUser, KeyStatus, Name, Principal, Subject, TeamId};
+pub use model::{ApiKey, BotUser, KeyStatus, KeyUse, Name, Principal, SourceIp, Subject, TeamId};
 pub use scope::{Scope, ScopeCatalog, Scopes};

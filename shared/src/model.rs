@@ -294,6 +294,48 @@ pub struct ApiKey {
     pub replaced_by: Option<KeyId>,
     /// The key this one replaced by rotation.
     pub replaces: Option<KeyId>,
+    /// When the authorizer last let it through, to within the last-used window; `None`: never.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Where that use came from (absent for REST `TOKEN` events, which carry no address).
+    pub last_used_ip: Option<SourceIp>,
+}
+
+/// A caller's source address as API Gateway reports it, parsed (so only an address is ever
+/// stored or shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceIp(std::net::IpAddr);
+
+impl SourceIp {
+    pub fn parse(text: &str) -> Option<Self> {
+        text.parse().ok().map(Self)
+    }
+}
+
+impl fmt::Display for SourceIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One use of a key the authorizer records: when, from where, and the window inside which an
+/// earlier record is recent enough not to write again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    pub at: DateTime<Utc>,
+    pub ip: Option<SourceIp>,
+    pub window: Duration,
+}
+
+impl KeyUse {
+    /// A stored `last_used_at` older than this is stale: the use is recorded.
+    pub fn stale_before(&self) -> DateTime<Utc> {
+        self.at - TimeDelta::from_std(self.window).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// Whether a key last used at `last_used_at` needs this use recorded.
+    pub fn needs_record(&self, last_used_at: Option<DateTime<Utc>>) -> bool {
+        last_used_at.is_none_or(|last| last < self.stale_before())
+    }
 }
 
 impl ApiKey {
@@ -343,6 +385,8 @@ impl NewKey {
             revoked_reason: None,
             replaced_by: None,
             replaces: None,
+            last_used_at: None,
+            last_used_ip: None,
         };
         (Self { key, hash: issued.hash }, issued.raw)
     }
@@ -362,6 +406,7 @@ pub struct Credential {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub hash: SecretHash,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// Who a verified key acts as; what the authorizer hands to the backend.
@@ -371,6 +416,9 @@ pub struct Principal {
     pub team_id: TeamId,
     pub key_id: KeyId,
     pub scopes: Scopes,
+    pub expires_at: DateTime<Utc>,
+    /// As stored when verified: whether this use must be recorded ([`KeyUse::needs_record`]).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// When a rotated-out key stops working: `min(its expiry, now + grace)`.

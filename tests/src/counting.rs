@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nico_keys::model::Credential;
 use nico_keys::store::{CredentialStore, StoreError};
-use nico_keys::{BotId, KeyId};
+use nico_keys::{BotId, KeyId, KeyUse};
 
 pub struct Counting<S> {
     pub inner: S,
@@ -26,5 +26,10 @@ impl<S: CredentialStore> CredentialStore for Counting<S> {
     async fn credential(&self, bot: BotId, key: KeyId) -> Result<Option<Credential>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.credential(bot, key).await
+    }
+
+    /// Writes are not reads: passed through uncounted.
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
+        self.inner.record_use(bot, key, used).await
     }
 }

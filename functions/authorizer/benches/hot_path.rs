@@ -25,7 +25,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use nico_keys::model::{Credential, Expiry, NewKey};
 use nico_keys::routes::RouteRules;
 use nico_keys::store::{CredentialStore, StoreError};
-use nico_keys::{BotId, KeyId, Name, ScopeCatalog, Scopes, Subject, SystemClock, TeamId};
+use nico_keys::{BotId, KeyId, KeyUse, Name, ScopeCatalog, Scopes, Subject, SystemClock, TeamId};
 
 /// A `HashMap` standing in for DynamoDB: the answer is ready, nothing awaits.
 struct MemoryStore(HashMap<(BotId, KeyId), Credential>);
@@ -33,6 +33,10 @@ struct MemoryStore(HashMap<(BotId, KeyId), Credential>);
 impl CredentialStore for MemoryStore {
     async fn credential(&self, bot: BotId, key: KeyId) -> Result<Option<Credential>, StoreError> {
         Ok(self.0.get(&(bot, key)).cloned())
+    }
+
+    async fn record_use(&self, _: BotId, _: KeyId, _: &KeyUse) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 
@@ -65,6 +69,9 @@ fn setup() -> (Authorizer<MemoryStore>, String) {
         expires_at: new.key.expires_at,
         revoked_at: None,
         hash: new.hash.clone(),
+        // Used a moment ago, as a busy key is: the hot path is the one without the
+        // last-used write (at most one request per key per window makes it).
+        last_used_at: Some(now),
     };
     let store = MemoryStore(HashMap::from([((bot, new.key.id), credential)]));
     let rules = RouteRules::parse(ROUTES, &catalog).unwrap();

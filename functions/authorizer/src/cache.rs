@@ -28,7 +28,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use nico_keys::model::Credential;
 use nico_keys::store::{CredentialStore, StoreError, VerifyError, check};
 use nico_keys::token::{ParsedToken, SecretHash};
-use nico_keys::{BotId, KeyId, Principal};
+use nico_keys::{BotId, KeyId, KeyUse, Principal};
 
 /// Most keys one container keeps at a time (each entry is a few hundred bytes).
 pub const MAX_ENTRIES: usize = 4_096;
@@ -113,6 +113,19 @@ impl<S: CredentialStore> CredentialStore for VerifyCache<S> {
         self.inner.credential(bot, key).await
     }
 
+    /// Records the use, and remembers it in the key's entry: a hit then carries the new
+    /// `last_used_at`, so a cached key is not written again in every request of its window.
+    /// Remembered whether this write or a concurrent one won (`false`): either way the stored
+    /// time is fresh.
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
+        let written = self.inner.record_use(bot, key, used).await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(entry) = entries.get_mut(&key) {
+            entry.principal.last_used_at = Some(used.at);
+        }
+        Ok(written)
+    }
+
     async fn verify_parsed(
         &self,
         parsed: &ParsedToken,
@@ -148,6 +161,8 @@ mod tests {
             team_id: TeamId::parse("team-a").unwrap(),
             key_id: KeyId::generate(now),
             scopes: Scopes::parse(["projects:read"], &catalog).unwrap(),
+            expires_at: now + TimeDelta::days(1),
+            last_used_at: None,
         }
     }
 

@@ -93,6 +93,7 @@ impl<'de> Visitor<'de> for Event {
                 Field::RequestContext => {
                     let context = map.next_value_seed(Context)?;
                     (event.stage, event.http_method) = (context.stage, context.method);
+                    event.source_ip = context.source_ip;
                 }
                 Field::Other => drop(map.next_value::<IgnoredAny>()?),
             }
@@ -264,11 +265,13 @@ impl<'de> Visitor<'de> for IsAuthorization {
     }
 }
 
-/// `requestContext`: its `stage` and `http.method`.
+/// `requestContext`: its `stage`, `http.method`, and the caller's address
+/// (`http.sourceIp` in HTTP API 2.0, `identity.sourceIp` in REST `REQUEST`).
 #[derive(Default)]
 pub(super) struct RequestContext {
     stage: Option<String>,
     method: Option<String>,
+    source_ip: Option<String>,
 }
 
 struct Context;
@@ -294,10 +297,18 @@ impl<'de> Visitor<'de> for Context {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut context = RequestContext::default();
-        while let Some(field) = map.next_key_seed(OneOf(&["stage", "http"]))? {
+        while let Some(field) = map.next_key_seed(OneOf(&["stage", "http", "identity"]))? {
             match field {
                 Some(0) => context.stage = map.next_value_seed(Text)?,
-                Some(_) => context.method = map.next_value_seed(HttpMethod)?,
+                Some(1) => {
+                    let mut fields = map.next_value_seed(TextFields(&["method", "sourceIp"]))?.into_iter();
+                    context.method = fields.next().flatten();
+                    context.source_ip = context.source_ip.or(fields.next().flatten());
+                }
+                Some(_) => {
+                    let source_ip = map.next_value_seed(TextFields(&["sourceIp"]))?.pop().flatten();
+                    context.source_ip = context.source_ip.or(source_ip);
+                }
                 None => drop(map.next_value::<IgnoredAny>()?),
             }
         }
@@ -332,19 +343,20 @@ impl<'de> Visitor<'de> for OneOf {
     }
 }
 
-/// `requestContext.http`: its `method`.
-struct HttpMethod;
+/// An object's string fields of these names (`requestContext.http`: `method`, `sourceIp`);
+/// each absent unless it is a string.
+struct TextFields(&'static [&'static str]);
 
-impl<'de> DeserializeSeed<'de> for HttpMethod {
-    type Value = Option<String>;
+impl<'de> DeserializeSeed<'de> for TextFields {
+    type Value = Vec<Option<String>>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for HttpMethod {
-    type Value = Option<String>;
+impl<'de> Visitor<'de> for TextFields {
+    type Value = Vec<Option<String>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -355,14 +367,13 @@ impl<'de> Visitor<'de> for HttpMethod {
     absent!(seq);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut method = None;
-        while let Some(field) = map.next_key_seed(OneOf(&["method"]))? {
-            if field.is_some() {
-                method = map.next_value_seed(Text)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        let mut values = vec![None; self.0.len()];
+        while let Some(field) = map.next_key_seed(OneOf(self.0))? {
+            match field {
+                Some(at) => values[at] = map.next_value_seed(Text)?,
+                None => drop(map.next_value::<IgnoredAny>()?),
             }
         }
-        Ok(method)
+        Ok(values)
     }
 }

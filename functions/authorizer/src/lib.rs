@@ -28,8 +28,10 @@
 //! ([`AuthorizerEvent`]), so `lambda_runtime` never logs or returns a deserialisation error,
 //! which would quote the value it choked on.
 
+mod last_used;
+
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
@@ -37,9 +39,14 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::Diagnostic;
+use nico_keys::model::format_time;
 use nico_keys::routes::{self, RouteRules};
 use nico_keys::store::{CredentialStore, Rejection, StoreError, VerifyError};
-use nico_keys::{Clock, Principal, token};
+use nico_keys::{Clock, Principal, SourceIp, token};
+
+pub use crate::last_used::{
+    DEFAULT_WINDOW as DEFAULT_LAST_USED_WINDOW, WRITE_BUDGET as LAST_USED_WRITE_BUDGET,
+};
 use serde::{Deserialize, Serialize};
 
 /// Which of the three event shapes API Gateway sent.
@@ -105,6 +112,8 @@ pub struct AuthContext {
     pub key_id: String,
     /// The key's scopes, sorted and separated by single spaces.
     pub scopes: String,
+    /// When the key expires (RFC 3339, UTC), so a backend can warn its caller in time.
+    pub expires_at: String,
 }
 
 impl From<&Principal> for AuthContext {
@@ -114,6 +123,7 @@ impl From<&Principal> for AuthContext {
             team_id: principal.team_id.to_string(),
             key_id: principal.key_id.to_string(),
             scopes: principal.scopes.joined(),
+            expires_at: format_time(principal.expires_at),
         }
     }
 }
@@ -164,6 +174,8 @@ struct Call {
     shape: Shape,
     bearer: Option<String>,
     target: Target,
+    /// The caller's address (REST `REQUEST`, HTTP API 2.0; a `TOKEN` event has none).
+    source_ip: Option<SourceIp>,
 }
 
 enum Target {
@@ -193,11 +205,18 @@ pub struct Authorizer<S> {
     store: S,
     rules: RouteRules,
     clock: Arc<dyn Clock>,
+    last_used_window: Duration,
 }
 
 impl<S: CredentialStore> Authorizer<S> {
     pub fn new(store: S, rules: RouteRules, clock: Arc<dyn Clock>) -> Self {
-        Self { store, rules, clock }
+        Self { store, rules, clock, last_used_window: DEFAULT_LAST_USED_WINDOW }
+    }
+
+    /// Records a key's use at most once per `window` (`LAST_USED_WINDOW_SECONDS`).
+    pub fn with_last_used_window(mut self, window: Duration) -> Self {
+        self.last_used_window = window;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -226,7 +245,11 @@ impl<S: CredentialStore> Authorizer<S> {
             None => Err(Verdict::Denied(Reason::MissingBearer)),
             Some(Err(e)) => Err(Verdict::Denied(Reason::Rejected(Rejection::Format(e)))),
             Some(Ok(parsed)) => match self.store.verify_parsed(&parsed, self.clock.now()).await {
-                Ok(principal) => Ok(principal),
+                Ok(principal) => {
+                    let (now, window) = (self.clock.now(), self.last_used_window);
+                    last_used::record(&self.store, &principal, call.source_ip, now, window).await;
+                    Ok(principal)
+                }
                 Err(VerifyError::Rejected(rejection)) => Err(Verdict::Denied(Reason::Rejected(rejection))),
                 Err(VerifyError::Store(error)) => Err(Verdict::Failed(error)),
             },
@@ -397,6 +420,9 @@ pub struct AuthorizerEvent {
     stage: Option<String>,
     /// HTTP API 2.0: `requestContext.http.method`.
     http_method: Option<String>,
+    /// `requestContext.http.sourceIp` (HTTP API 2.0) or `requestContext.identity.sourceIp`
+    /// (REST `REQUEST`).
+    source_ip: Option<String>,
 }
 
 impl std::fmt::Debug for AuthorizerEvent {
@@ -419,6 +445,7 @@ impl std::fmt::Debug for AuthorizerEvent {
             .field("identitySource", &given(&self.identity_source))
             .field("stage", &given(&self.stage))
             .field("method", &given(&self.http_method))
+            .field("source_ip", &given(&self.source_ip))
             .finish()
     }
 }
@@ -443,7 +470,8 @@ fn read_event(event: AuthorizerEvent) -> Result<Call, AuthorizerError> {
             let raw_path = event.raw_path.as_deref().unwrap_or("/");
             let path = routes::strip_stage(raw_path, event.stage.as_deref()).to_owned();
             let bearer = event.authorization.or(event.identity_source);
-            Ok(Call { shape: Shape::Http, bearer, target: Target::Http { method, path } })
+            let source_ip = event.source_ip.as_deref().and_then(SourceIp::parse);
+            Ok(Call { shape: Shape::Http, bearer, target: Target::Http { method, path }, source_ip })
         }
         (Some("REQUEST"), Some("1.0")) => Err(AuthorizerError::BadEvent(
             "HTTP API payload format 1.0 is not supported: set the authorizer's payload format version to 2.0",
@@ -452,11 +480,13 @@ fn read_event(event: AuthorizerEvent) -> Result<Call, AuthorizerError> {
             shape: Shape::Token,
             bearer: event.authorization_token,
             target: rest_target(event.method_arn.as_deref())?,
+            source_ip: None,
         }),
         (Some("REQUEST"), None) => Ok(Call {
             shape: Shape::Request,
             bearer: event.authorization,
             target: rest_target(event.method_arn.as_deref())?,
+            source_ip: event.source_ip.as_deref().and_then(SourceIp::parse),
         }),
         _ => Err(AuthorizerError::BadEvent("neither TOKEN, REQUEST nor HTTP API 2.0")),
     }

@@ -15,7 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let store = DynamoStore::new(client, config.table_name, config.limits.retention);
     let store = VerifyCache::new(store, config.verify_cache);
-    let authorizer = Authorizer::new(store, config.routes, Arc::new(SystemClock));
+    let authorizer = Authorizer::new(store, config.routes, Arc::new(SystemClock))
+        .with_last_used_window(config.limits.last_used_window);
     let authorizer = &authorizer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerEvent>| {
         authorizer.handle(event.payload)

@@ -7,12 +7,13 @@
 //! choices made where the product brief was silent, are in `docs/contract.md`.
 //!
 //! * [`routes`]: the route table, declared once;
-//! * `account`, `bots`, `keys`, `audit`: one handler per operation;
+//! * `account`, `bots`, `keys`, `all_keys`, `audit`, `whoami`: one handler per operation;
 //! * [`extract`]: caller, bodies, paging;
 //! * [`views`]: what the API shows;
 //! * [`error`]: what goes wrong, and the one place it becomes a response.
 
 mod account;
+mod all_keys;
 mod audit;
 mod bots;
 pub mod console;
@@ -22,6 +23,7 @@ mod keys;
 pub mod propagation;
 pub mod routes;
 pub mod views;
+mod whoami;
 
 use std::sync::Arc;
 
@@ -97,6 +99,10 @@ impl<S: Store> Api<S> {
             return Ok(console::answer(request.method(), path, &self.console));
         }
         let matched = routes::find(request.method(), path)?;
+        if matched.operation == Operation::Whoami {
+            // An API key, checked by the Lambda authorizer: no person, no JWT claims.
+            return self.whoami(request).await;
+        }
         let caller = Caller::of(request, &self.config.claims)?;
         let ctx = Ctx { request, caller, now: self.clock.now(), matched };
         self.dispatch(&ctx).await
@@ -119,6 +125,8 @@ impl<S: Store> Api<S> {
             Operation::RevokeKey => self.revoke_key(ctx).await,
             Operation::RotateKey => self.rotate_key(ctx).await,
             Operation::ListAudit => self.list_audit(ctx).await,
+            Operation::ListAllKeys => self.list_all_keys(ctx).await,
+            Operation::Whoami => self.whoami(ctx.request).await,
         }
     }
 }

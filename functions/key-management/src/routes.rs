@@ -28,6 +28,9 @@ pub enum Operation {
     RevokeKey,
     RotateKey,
     ListAudit,
+    ListAllKeys,
+    /// The calling API key itself (through the Lambda authorizer, not the JWT one).
+    Whoami,
 }
 
 /// One route: a method on a path template (`{name}` segments, as in the OpenAPI document).
@@ -43,7 +46,7 @@ const fn route(method: Method, path: &'static str, operation: Operation) -> Rout
 }
 
 /// Every route the API serves. Per path, the order of its methods is the order of `Allow`.
-pub static ROUTES: [Route; 14] = [
+pub static ROUTES: [Route; 16] = [
     route(Method::GET, "/v1/me", Operation::Me),
     route(Method::GET, "/v1/catalog", Operation::Catalog),
     route(Method::GET, "/v1/bots", Operation::ListBots),
@@ -59,6 +62,8 @@ pub static ROUTES: [Route; 14] = [
     route(Method::POST, "/v1/bots/{bot_id}/keys/{key_id}/rotate", Operation::RotateKey),
     // audit trail (branch audit)
     route(Method::GET, "/v1/audit", Operation::ListAudit),
+    route(Method::GET, "/v1/keys", Operation::ListAllKeys),
+    route(Method::GET, "/v1/whoami", Operation::Whoami),
 ];
 
 /// A request matched to its route, with the path's ids as written (parsed by the handler).

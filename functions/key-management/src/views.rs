@@ -77,6 +77,9 @@ pub struct KeyView {
     revoked_reason: Option<String>,
     replaced_by: Option<String>,
     replaces: Option<String>,
+    /// `null`: never used (within what the authorizer records).
+    last_used_at: Option<String>,
+    last_used_ip: Option<String>,
 }
 
 impl KeyView {
@@ -96,6 +99,8 @@ impl KeyView {
             revoked_reason: key.revoked_reason.clone(),
             replaced_by: key.replaced_by.map(|id| id.to_string()),
             replaces: key.replaces.map(|id| id.to_string()),
+            last_used_at: key.last_used_at.map(format_time),
+            last_used_ip: key.last_used_ip.map(|ip| ip.to_string()),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::listing::{KeyListing, KeyQuery, PartitionRead, merge_newest_first};
 use super::{
     AuditStore, BotChange, BotStore, CredentialStore, ExpiryStore, KeyRecord, KeyStore, Page, Revocable,
     Rotation, StoreError, check_cap, check_ceiling, check_change, listed_for, revocable, rotatable,
@@ -19,7 +20,7 @@ use super::{
 use crate::audit::{AuditPage, AuditQuery, Entry, EventRef, Origin, PageBuilder, Revocation, reasons};
 use crate::expiry::{ExpiringKey, Warning};
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, KeyUse, Name, NewKey, SourceIp, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::token::SecretHash;
 
@@ -54,6 +55,8 @@ CREATE TABLE IF NOT EXISTS keys (
     replaces        TEXT,
     bot_deleted_at  INTEGER,
     purge_at        INTEGER NOT NULL,
+    last_used_at    INTEGER,
+    last_used_ip    TEXT,
     PRIMARY KEY (bot_id, key_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
@@ -67,9 +70,10 @@ CREATE TABLE IF NOT EXISTS audit (
 
 /// The columns each reader selects, declared once.
 const KEY_COLUMNS: &str = "key_id, bot_id, team_id, name, hint, scopes, created_at, created_by, expires_at, \
-                           revoked_at, revoked_by, revoked_reason, replaced_by, replaces, bot_deleted_at";
+                           revoked_at, revoked_by, revoked_reason, replaced_by, replaces, bot_deleted_at, \
+                           last_used_at, last_used_ip";
 const BOT_COLUMNS: &str = "bot_id, team_id, name, account, scopes, created_at, created_by, deleted_at";
-const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash";
+const CREDENTIAL_COLUMNS: &str = "team_id, scopes, expires_at, revoked_at, secret_hash, last_used_at";
 
 /// The file-backed implementation of [`super::Store`]; clones share one connection.
 #[derive(Debug, Clone)]
@@ -165,7 +169,13 @@ fn inserted(result: rusqlite::Result<usize>) -> Result<(), StoreError> {
 /// Columns later versions added to a table, for files an earlier version created: added
 /// empty, and read with the same defaults as a DynamoDB item that lacks them.
 fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
-    for (table, column) in [("bots", "account"), ("bots", "scopes"), ("keys", "revoked_reason")] {
+    for (table, column, kind) in [
+        ("bots", "account", "TEXT"),
+        ("bots", "scopes", "TEXT"),
+        ("keys", "revoked_reason", "TEXT"),
+        ("keys", "last_used_at", "INTEGER"),
+        ("keys", "last_used_ip", "TEXT"),
+    ] {
         let present: bool = db
             .query_row(
                 &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
@@ -174,7 +184,7 @@ fn add_missing_columns(db: &Connection) -> Result<(), StoreError> {
             )
             .map_err(sql)?;
         if !present {
-            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT")).map_err(sql)?;
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}")).map_err(sql)?;
         }
     }
     Ok(())
@@ -211,6 +221,8 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         revoked_reason: row.get("revoked_reason")?,
         replaced_by: parsed_opt(row, "replaced_by", KeyId::parse)?,
         replaces: parsed_opt(row, "replaces", KeyId::parse)?,
+        last_used_at: row.get::<_, Option<i64>>("last_used_at")?.map(time).transpose()?,
+        last_used_ip: row.get::<_, Option<String>>("last_used_ip")?.as_deref().and_then(SourceIp::parse),
     };
     Ok(KeyRecord { key, bot_deleted: row.get::<_, Option<i64>>("bot_deleted_at")?.is_some() })
 }
@@ -555,6 +567,52 @@ impl KeyStore for EmbeddedStore {
         tx.commit().map_err(sql)?;
         Ok(Rotation { old: old.key, new: replacement.key.clone() })
     }
+
+    /// The same walk as DynamoDB's (bot users, then each one's keys newest first, `limit` at
+    /// a time, merged), so both stores page alike.
+    async fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<KeyListing, StoreError> {
+        let db = self.lock();
+        let account = query.account.as_ref();
+        let mut bots_statement = db
+            .prepare_cached(&format!(
+                "SELECT {BOT_COLUMNS} FROM bots WHERE team_id = ?1 AND (?2 IS NULL OR bot_id = ?2) ORDER BY bot_id"
+            ))
+            .map_err(sql)?;
+        let bots: Vec<BotUser> = bots_statement
+            .query_map(params![team.as_str(), query.bot.map(|id| id.to_string())], bot_from_row)
+            .map_err(sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql)?
+            .into_iter()
+            .filter(|bot| listed_for(bot, account))
+            .collect();
+        let mut keys_statement = db
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE bot_id = ?1 AND key_id < ?2 ORDER BY key_id DESC LIMIT ?3"
+            ))
+            .map_err(sql)?;
+        let before = before.map_or_else(|| "~".to_owned(), |id| id.to_string());
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut reads = Vec::with_capacity(bots.len());
+        for bot in bots {
+            let keys: Vec<ApiKey> = keys_statement
+                .query_map(params![bot.id.as_str(), before, fetch], key_from_row)
+                .map_err(sql)?
+                .map(|row| row.map(|record| record.key))
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            let Page { items: keys, more } = Page::from_overfetch(keys, limit);
+            reads.push(PartitionRead { bot, keys, more });
+        }
+        Ok(merge_newest_first(reads, &query.filter, limit, now))
+    }
 }
 
 impl CredentialStore for EmbeddedStore {
@@ -571,11 +629,30 @@ impl CredentialStore for EmbeddedStore {
                         expires_at: time(row.get("expires_at")?)?,
                         revoked_at: row.get::<_, Option<i64>>("revoked_at")?.map(time).transpose()?,
                         hash: SecretHash::from_slice(&hash).ok_or_else(|| corrupt("secret_hash"))?,
+                        last_used_at: row.get::<_, Option<i64>>("last_used_at")?.map(time).transpose()?,
                     })
                 },
             )
             .optional()
             .map_err(sql)
+    }
+
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
+        let written = self
+            .lock()
+            .execute(
+                "UPDATE keys SET last_used_at = ?3, last_used_ip = ?4 WHERE bot_id = ?1 AND key_id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?5)",
+                params![
+                    bot.as_str(),
+                    key.as_str(),
+                    used.at.timestamp_millis(),
+                    used.ip.map(|ip| ip.to_string()),
+                    used.stale_before().timestamp_millis(),
+                ],
+            )
+            .map_err(sql)?;
+        Ok(written == 1)
     }
 }
 

@@ -25,6 +25,7 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod listing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,9 +36,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::audit::{AuditPage, AuditQuery, EventRef, Origin, Revocation};
 use crate::expiry::{ExpiringKey, Warning};
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, KeyStatus, Name, NewKey, Principal, Subject, TeamId};
+use crate::model::{
+    ApiKey, BotUser, Credential, KeyStatus, KeyUse, Name, NewKey, Principal, Subject, TeamId,
+};
 use crate::scope::Scopes;
 use crate::token::{self, TokenError};
+
+pub use self::listing::{KeyFilter, KeyListing, KeyQuery, KeyRow};
 
 /// Expected outcomes a caller acts on, and the one unexpected kind ([`StoreError::Unavailable`]).
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +266,20 @@ pub trait KeyStore: Send + Sync {
             self.rotate_key_by(team, old, replacement, deadline, max_active, &origin, now).await
         }
     }
+
+    /// "All my keys": the keys of the team's live bot users that `query` selects (its
+    /// `account` decides which bot users are visible), newest first, older than `before`, at
+    /// most `limit`. Rights come from the bot user items as read now. Filters apply after the
+    /// read, so a page may be short or empty while [`KeyListing::next`] is set
+    /// ([`listing`] says why, and what it costs).
+    fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<KeyListing, StoreError>> + Send;
 }
 
 /// The audit trail, read back.
@@ -379,6 +398,17 @@ pub trait CredentialStore: Send + Sync {
         key: KeyId,
     ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send;
 
+    /// Records a use of a verified key ([`KeyUse`]) with one conditional write: only if its
+    /// stored `last_used_at` is still older than the window (so concurrent first uses write
+    /// once) and the key still exists (a purged key never comes back as a fragment). Returns
+    /// whether it wrote.
+    fn record_use(
+        &self,
+        bot: BotId,
+        key: KeyId,
+        used: &KeyUse,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Checks a presented key: offline checks first (no read for a malformed key), then one
     /// read, then the pure decision of [`check`].
     fn verify(
@@ -427,6 +457,8 @@ pub fn check(
             team_id: credential.team_id,
             key_id: parsed.key_id(),
             scopes: credential.scopes,
+            expires_at: credential.expires_at,
+            last_used_at: credential.last_used_at,
         }),
     }
 }
@@ -594,6 +626,7 @@ mod tests {
             expires_at: now + TimeDelta::hours(1),
             revoked_at: None,
             hash: issued.hash.clone(),
+            last_used_at: None,
         }
     }
 

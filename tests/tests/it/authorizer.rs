@@ -58,6 +58,7 @@ async fn a_valid_key_is_let_through_in_every_event_shape_with_its_context() {
         "team_id": "team-a",
         "key_id": key.id.as_str(),
         "scopes": "projects:read projects:write",
+        "expires_at": nico_keys::model::format_time(key.expires_at),
     });
 
     for shape in SHAPES {

@@ -14,7 +14,7 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 14] = [
+const SETTINGS: [&str; 15] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
     "ROUTE_SCOPES",
@@ -30,6 +30,7 @@ const SETTINGS: [&str; 14] = [
     "VERIFY_CACHE_SECONDS",
     "FLUSH_AUTHORIZER_CACHES",
     "AUDIT_RETENTION_DAYS",
+    "LAST_USED_WINDOW_SECONDS",
 ];
 
 /// What the management function alone reads: where the web console signs in
@@ -125,7 +126,7 @@ fn the_table_is_on_demand_recoverable_encrypted_and_protected_by_default() {
 }
 
 #[test]
-fn authorizer_may_only_get_the_attributes_it_checks_of_key_items() {
+fn authorizer_may_only_get_what_it_checks_and_write_the_last_used_attributes_of_key_items() {
     let template = Template::project();
     let (id, authorizer) = template.function(AUTHORIZER);
     let statements = template.statements_of_role(template.role_of(id, authorizer));
@@ -137,17 +138,31 @@ fn authorizer_may_only_get_the_attributes_it_checks_of_key_items() {
     attributes.extend(items::credential_attributes());
     assert_eq!(
         dynamodb,
-        vec![json!({
-            "Effect": "Allow",
-            "Action": ["dynamodb:GetItem"],
-            "Resource": get_att(template.table_id(), "Arn"),
-            "Condition": {
-                "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
-                "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
-                "StringEqualsIfExists": { "dynamodb:Select": "SPECIFIC_ATTRIBUTES" },
-            },
-        })],
-        "the authorizer may only GetItem key items, and only the attributes verification reads"
+        vec![
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem"],
+                "Resource": get_att(template.table_id(), "Arn"),
+                "Condition": {
+                    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                    "ForAllValues:StringEquals": { "dynamodb:Attributes": attributes },
+                    "StringEqualsIfExists": { "dynamodb:Select": "SPECIFIC_ATTRIBUTES" },
+                },
+            }),
+            // The last-used write: the code's own list of what it touches and names.
+            json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": get_att(template.table_id(), "Arn"),
+                "Condition": {
+                    "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [format!("{}*", items::KEY_PARTITION_PREFIX)] },
+                    "ForAllValues:StringEquals": { "dynamodb:Attributes": items::LAST_USED_ATTRIBUTES },
+                    "StringEqualsIfExists": { "dynamodb:ReturnValues": "NONE" },
+                },
+            }),
+        ],
+        "the authorizer may only GetItem key items (the attributes verification reads) and \
+         UpdateItem their last-used attributes, returning nothing"
     );
 }
 
@@ -295,6 +310,7 @@ fn parameter_defaults_are_the_code_defaults() {
         ("OWNER_TEAM_CLAIM", claims.team),
         ("OWNER_ROLE_CLAIM", claims.role),
         ("DISPLAY_NAME_CLAIM", claims.display),
+        ("LAST_USED_WINDOW_SECONDS", limits.last_used_window.as_secs().to_string()),
     ];
     for (variable, value) in expected {
         assert_eq!(env[variable], value, "{variable}");
@@ -313,7 +329,11 @@ fn authorizer_results_are_not_cached_by_default() {
     let template = Template::project();
     assert_eq!(template.parameters()[CACHE_TTL]["Default"], 0, "{CACHE_TTL} defaults to 0 (no caching)");
     let authorizers = template.lambda_authorizers();
-    assert_eq!(authorizers.len(), 2, "the example HTTP and REST APIs each have one: {authorizers:?}");
+    assert_eq!(
+        authorizers.len(),
+        3,
+        "the example HTTP and REST APIs each have one, and the management API one for whoami: {authorizers:?}"
+    );
     for (api, name, authorizer) in authorizers {
         assert_eq!(
             authorizer["FunctionArn"],
@@ -333,7 +353,7 @@ fn http_api_answers_are_cached_per_key_and_route() {
         .into_iter()
         .filter(|(api, _, _)| template.resources()[*api]["Type"] == "AWS::Serverless::HttpApi")
         .collect();
-    assert_eq!(http.len(), 1);
+    assert_eq!(http.len(), 2, "the example HTTP API's and the management API's (whoami)");
     for (api, name, authorizer) in http {
         assert_eq!(authorizer["AuthorizerPayloadFormatVersion"], "2.0", "{api}.{name}");
         assert_eq!(authorizer["EnableSimpleResponses"], true, "{api}.{name}");
@@ -433,7 +453,16 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
         .map(|event| {
             assert_eq!(event["Type"], "HttpApi", "{id}: {event}");
             let properties = &event["Properties"];
-            assert!(properties.get("Auth").is_none(), "{id}: a route overrides the JWT authorizer: {event}");
+            // Only whoami, which an API key calls, is behind the key authorizer instead.
+            let expected_auth = if properties["Path"] == "/v1/whoami" {
+                json!({"Authorizer": "NicoKey"})
+            } else {
+                Value::Null
+            };
+            assert_eq!(
+                properties["Auth"], expected_auth,
+                "{id}: a route overrides the JWT authorizer: {event}"
+            );
             apis.insert(properties["ApiId"]["Ref"].as_str().expect("ApiId: !Ref").to_owned());
             let method = properties["Method"].as_str().expect("Method").to_lowercase();
             (method, properties["Path"].as_str().expect("Path").to_owned())
@@ -750,4 +779,19 @@ fn the_optional_email_subscription_receives_one_teams_warnings_only() {
     let parameters: BTreeMap<&str, Value> =
         [("ExpiryWarningEmail", json!("ops@example.com")), ("ExpiryWarningTeamId", json!("team-a"))].into();
     assert_eq!(evaluate(template, defined, &parameters), json!(true));
+}
+
+#[test]
+fn whoami_is_behind_the_key_authorizer_and_every_valid_key_may_call_it() {
+    let template = Template::project();
+    let (authorizer_id, _) = template.function(AUTHORIZER);
+    let nico_key = &template.resources()["ManagementApi"]["Properties"]["Auth"]["Authorizers"]["NicoKey"];
+    assert_eq!(nico_key["FunctionArn"], get_att(authorizer_id, "Arn"), "{nico_key}");
+    assert_eq!(nico_key["AuthorizerPayloadFormatVersion"], "2.0");
+    assert_eq!(nico_key["EnableSimpleResponses"], true);
+    // The default rules let any valid key through to whoami, whatever its scopes.
+    let env = default_environment();
+    let config = Config::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let narrowest = nico_keys::Scopes::parse(["projects:read"], &config.catalog).unwrap();
+    assert!(config.routes.permits(&narrowest, "GET", "/v1/whoami"));
 }

@@ -104,13 +104,24 @@ async fn the_whole_story(local: &(Runner, TestClock), mode: Mode) {
         .await;
     assert_eq!(status, 201, "{bot}");
     let bot = bot["id"].as_str().unwrap().to_owned();
+    let expires_at = format_time(clock.now() + TimeDelta::days(30));
     let (key_id, key) = issue(local, &bot, &["projects:read"], TimeDelta::days(30)).await;
 
     let (status, echoed) = runner.send("GET", "/projects/42", Some(&bearer(&key)), None).await;
     assert_eq!(status, 200, "{echoed}");
     assert_eq!(
         echoed["authorizer"],
-        json!({"bot_id": bot, "team_id": "local-team", "key_id": key_id, "scopes": "projects:read"})
+        json!({"bot_id": bot, "team_id": "local-team", "key_id": key_id, "scopes": "projects:read",
+               "expires_at": expires_at})
+    );
+    // Its first use is recorded: the time, and the address where the event carries one (a
+    // REST TOKEN event does not).
+    let (_, listed) = runner.send("GET", "/v1/keys", Some(&owner), None).await;
+    let row = listed["items"].as_array().unwrap().iter().find(|k| k["id"] == json!(key_id)).unwrap().clone();
+    let address = if mode == Mode::Http { json!("127.0.0.1") } else { Value::Null };
+    assert_eq!(
+        (row["last_used_at"].clone(), row["last_used_ip"].clone()),
+        (json!(format_time(clock.now())), address)
     );
 
     let wrong_scope = runner.send("POST", "/projects/42", Some(&bearer(&key)), None).await;

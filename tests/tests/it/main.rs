@@ -26,7 +26,11 @@
 //! - [`audit`]: the audit trail on both stores: the story, who sees what, atomicity, no secrets,
 //!   events outliving their keys.
 //! - [`notifier`]: expiry warnings from both stores to moto's SNS, read from a subscribed queue.
+//! - [`all_keys`]: "all my keys" (`GET /v1/keys`): rights, filters, paging, on both stores.
+//! - [`last_used`]: the authorizer's last-used write and what the API shows of it.
+//! - [`whoami`]: a key describes itself (`GET /v1/whoami`) through the local runner.
 
+mod all_keys;
 mod audit;
 mod authorizer;
 mod cli;
@@ -34,6 +38,7 @@ mod console;
 mod faults;
 mod hostile_input;
 mod infra;
+mod last_used;
 mod leak_report;
 mod local_e2e;
 mod management_api;
@@ -45,3 +50,4 @@ mod store_contract;
 mod store_dynamodb;
 mod store_rotation;
 mod store_upgrade;
+mod whoami;

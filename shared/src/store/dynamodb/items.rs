@@ -32,7 +32,7 @@ use super::table;
 use crate::audit::Entry;
 use crate::expiry::ExpiringKey;
 use crate::ids::{BotId, EventId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, Name, NewKey, SourceIp, Subject, TeamId};
 use crate::scope::Scopes;
 use crate::store::KeyRecord;
 use crate::token::SecretHash;
@@ -186,6 +186,11 @@ pub(super) struct KeyItem {
     pub replaced_by: Option<KeyId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<KeyId>,
+    /// Written by the authorizer only ([`LAST_USED_ATTRIBUTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ip: Option<String>,
     /// Set on every key of a bot user by its deletion.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "ts_milliseconds_option")]
     pub bot_deleted_at: Option<DateTime<Utc>>,
@@ -219,6 +224,8 @@ impl KeyItem {
             revoked_reason: key.revoked_reason.clone(),
             replaced_by: key.replaced_by,
             replaces: key.replaces,
+            last_used_at: None,
+            last_used_ip: None,
             bot_deleted_at: None,
             ttl,
             expiry_bucket: Some(crate::expiry::bucket(key.expires_at)),
@@ -245,6 +252,9 @@ impl From<KeyItem> for KeyRecord {
                 revoked_reason: item.revoked_reason,
                 replaced_by: item.replaced_by,
                 replaces: item.replaces,
+                last_used_at: item.last_used_at,
+                // Written only from a parsed address; anything else reads as unknown.
+                last_used_ip: item.last_used_ip.as_deref().and_then(SourceIp::parse),
             },
         }
     }
@@ -278,6 +288,8 @@ pub(super) struct CredentialItem {
     revoked_at: Option<DateTime<Utc>>,
     #[serde(with = "digest")]
     secret_hash: SecretHash,
+    #[serde(default, with = "ts_milliseconds_option")]
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 impl From<CredentialItem> for Credential {
@@ -288,6 +300,7 @@ impl From<CredentialItem> for Credential {
             expires_at: item.expires_at,
             revoked_at: item.revoked_at,
             hash: item.secret_hash,
+            last_used_at: item.last_used_at,
         }
     }
 }
@@ -357,6 +370,11 @@ pub fn expiry_index_attributes() -> &'static [&'static str] {
             .collect()
     })
 }
+
+/// The attributes the authorizer's last-used write touches, the key attributes and those its
+/// condition names included: its IAM policy allows `UpdateItem` on exactly these
+/// (`dynamodb:Attributes`; the infra test holds the template to this list).
+pub const LAST_USED_ATTRIBUTES: [&str; 4] = ["pk", "sk", "last_used_at", "last_used_ip"];
 
 /// Names as stored: read back without today's length limit.
 mod stored_name {
@@ -479,9 +497,16 @@ mod tests {
             AttributeValue::S(crate::expiry::bucket(new.key.expires_at)),
             "a new key is in the expiry index"
         );
-        for absent in
-            ["revoked_at", "revoked_by", "revoked_reason", "replaced_by", "replaces", "bot_deleted_at"]
-        {
+        for absent in [
+            "revoked_at",
+            "revoked_by",
+            "revoked_reason",
+            "replaced_by",
+            "replaces",
+            "bot_deleted_at",
+            "last_used_at",
+            "last_used_ip",
+        ] {
             assert!(!item.contains_key(absent), "{absent} is written only once it applies");
         }
 
@@ -494,7 +519,10 @@ mod tests {
 
     #[test]
     fn the_credential_projection_names_what_verification_reads_and_no_more() {
-        assert_eq!(credential_projection(), "team_id, scopes, expires_at, revoked_at, secret_hash");
+        assert_eq!(
+            credential_projection(),
+            "team_id, scopes, expires_at, revoked_at, secret_hash, last_used_at"
+        );
     }
 
     #[test]

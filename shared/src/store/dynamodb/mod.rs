@@ -41,13 +41,15 @@ mod bot_writes;
 pub mod client;
 mod expiry;
 pub mod items;
+mod listing;
 pub mod table;
 mod wire;
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -65,7 +67,7 @@ use super::{
 };
 use crate::audit::{Entry, Origin, Revocation, reasons};
 use crate::ids::{BotId, KeyId};
-use crate::model::{ApiKey, BotUser, Credential, NewKey, Subject, TeamId};
+use crate::model::{ApiKey, BotUser, Credential, KeyUse, NewKey, Subject, TeamId};
 
 pub use aws_sdk_dynamodb::Client;
 
@@ -547,6 +549,17 @@ impl KeyStore for DynamoStore {
         }
         Err(StoreError::Contention)
     }
+
+    async fn list_team_keys(
+        &self,
+        team: &TeamId,
+        query: &super::KeyQuery,
+        before: Option<KeyId>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<super::KeyListing, StoreError> {
+        self.team_keys(team, query, before, limit, now).await
+    }
 }
 
 impl CredentialStore for DynamoStore {
@@ -554,6 +567,49 @@ impl CredentialStore for DynamoStore {
         let item: Option<CredentialItem> =
             self.get(ItemKey::key(bot, key), Some(credential_projection())).await?;
         Ok(item.map(Credential::from))
+    }
+
+    /// Touches only [`items::LAST_USED_ATTRIBUTES`] and returns nothing (`ReturnValues`
+    /// `NONE`): what the authorizer's IAM policy allows, and no more. Without an address the
+    /// stored one is removed, so a time is never shown with another use's address.
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
+        let set = match used.ip {
+            Some(_) => "SET last_used_at = :at, last_used_ip = :ip",
+            None => "SET last_used_at = :at REMOVE last_used_ip",
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::key(bot, key).into_item()))
+            .update_expression(set)
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :stale)",
+            )
+            .return_values(ReturnValue::None);
+        let mut values = std::collections::HashMap::from([
+            (":at".to_owned(), time_value(used.at)),
+            (":stale".to_owned(), time_value(used.stale_before())),
+        ]);
+        if let Some(ip) = used.ip {
+            values.insert(":ip".to_owned(), AttributeValue::S(ip.to_string()));
+        }
+        // One attempt: the caller's budget is smaller than a retry's backoff would need.
+        let one_attempt = aws_sdk_dynamodb::config::Builder::new()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+        match update
+            .set_expression_attribute_values(Some(values))
+            .customize()
+            .config_override(one_attempt)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(sdk(other)),
+            },
+        }
     }
 }
 
