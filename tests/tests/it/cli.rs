@@ -244,7 +244,7 @@ async fn keys_create_prints_the_key_alone_on_stdout_and_it_opens_the_protected_r
     assert_eq!(viewed["status"], json!("active"));
     assert_eq!(viewed["scopes"], json!(["projects:read"]));
     let shown = cli.run(&["keys", "view", &bot, &id]).await.expect(0).stdout;
-    assert!(shown.contains("laptop") && shown.contains("never"), "{shown}");
+    assert!(shown.contains("laptop") && shown.contains("from 127.0.0.1"), "its use is recorded: {shown}");
 }
 
 #[tokio::test]
