@@ -23,6 +23,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use nico_keys::audit::{MAX_REASON_CHARS, Reason, Revocation, SystemActor};
+use nico_keys::flush::Flusher;
 use nico_keys::model::format_time;
 use nico_keys::store::{BotStore, CredentialStore, KeyStore, StoreError};
 use nico_keys::{Clock, token};
@@ -116,6 +117,9 @@ pub struct LeakReport<S, F, N> {
     keys: KeyRing<F>,
     notify: N,
     clock: Arc<dyn Clock>,
+    /// API Gateway's authorizer caches, flushed once per report that revoked (as every
+    /// revocation path does; `FLUSH_AUTHORIZER_CACHES`).
+    flusher: Option<Arc<dyn Flusher>>,
 }
 
 impl<S, F, N> LeakReport<S, F, N>
@@ -125,7 +129,12 @@ where
     N: Publisher,
 {
     pub fn new(store: S, keys: KeyRing<F>, notify: N, clock: Arc<dyn Clock>) -> Self {
-        Self { store, keys, notify, clock }
+        Self { store, keys, notify, clock, flusher: None }
+    }
+
+    pub fn with_flusher(mut self, flusher: Arc<dyn Flusher>) -> Self {
+        self.flusher = Some(flusher);
+        self
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
@@ -162,6 +171,12 @@ where
             .await
             .map_err(|_| ReportError::OutOfTime)??;
         let positives = labels.values().filter(|label| **label == Label::TruePositive).count();
+        // One flush per report, also when its keys were revoked already: GitHub's retry of a
+        // report whose flush failed flushes again. A failed flush is logged by the flusher; the
+        // revocations stand and GitHub needs no other answer.
+        if let (Some(flusher), true) = (&self.flusher, positives > 0) {
+            flusher.flush().await;
+        }
         tracing::info!(entries = entries.len(), true_positives = positives, "leak report answered");
         Ok(entries
             .iter()

@@ -1,9 +1,8 @@
 //! The `nico-keys` CLI as a process against the local runner (embedded store): what a person
 //! types, what they read on stdout and stderr, and the exit code.
 //!
-//! The tests in [`needs_other_branches`] drive routes being added alongside the CLI (`GET
-//! /v1/keys`, `GET /v1/whoami`, `GET /v1/audit`, a revocation's reason); they fail until
-//! those routes are served.
+//! [`keys_whoami_and_audit`] covers the commands over "all my keys", whoami (a key's own
+//! view, through the key authorizer) and the audit trail.
 //!
 //! No output of any run holds a key, except the stdout of `keys create` and `keys rotate`:
 //! every other output is logged and scanned with the runner's logs when the runner is dropped
@@ -467,8 +466,8 @@ async fn help_of_every_command_matches_its_snapshot() {
     );
 }
 
-/// Routes served by branches developed alongside the CLI's: these fail until they are merged.
-mod needs_other_branches {
+/// `keys list` with filters, `whoami` with `NICO_API_KEY`, `audit` and a revocation's reason.
+mod keys_whoami_and_audit {
     use super::*;
 
     #[tokio::test]

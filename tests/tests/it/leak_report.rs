@@ -298,3 +298,54 @@ async fn a_revoked_leak_is_published_once_for_its_team_and_account() {
     assert_eq!(notice.body["key"]["hint"], key.hint);
     assert!(!notice.body.to_string().contains(raw.expose()), "never the key itself");
 }
+
+/// A leak report is a revocation path like the others: one flush of each listed stage's
+/// authorizer cache per report that revoked, none for a report of strangers.
+#[tokio::test]
+async fn a_report_that_revokes_flushes_each_listed_stage_once() {
+    use std::sync::Arc;
+
+    use leak_report::keyring::KeyRing;
+    use leak_report::signature::KeySet;
+    use nico_keys::flush::Stage;
+    use nico_keys::flush::apigateway::{ApiGatewayFlusher, Endpoints, FLUSH_BUDGET};
+    use nico_keys_tests::flush_stub::FlushStub;
+    use nico_keys_tests::http::ApiRequest;
+    use nico_keys_tests::world::World;
+
+    let w = World::embedded();
+    let stub = FlushStub::start(0).await;
+    let stages = Stage::parse_list("rest:abc123/prod,http:def456/$default").unwrap();
+    let endpoints = Endpoints { rest: Some(stub.url.clone()), http: Some(stub.url.clone()) };
+    let flusher = ApiGatewayFlusher::new(stages, endpoints, FLUSH_BUDGET).unwrap();
+    let github = GithubKey::new("gh-1", 1);
+    let keys = KeyRing::new(
+        None::<leak_report::fetch::HttpsSource>,
+        Some(KeySet::parse(&key_set(&[&github])).unwrap()),
+    );
+    let leaks = leak_report::LeakReport::new(
+        w.store.clone(),
+        keys,
+        notifier::StdoutPublisher,
+        Arc::new(w.clock.clone()),
+    )
+    .with_flusher(Arc::new(flusher));
+    let bot = w.bot().await;
+    let (_, first) = w.key_for(&bot, TimeDelta::days(30)).await;
+    let (_, second) = w.key_for(&bot, TimeDelta::days(30)).await;
+    let send = |tokens: Vec<String>| {
+        let body = report(&tokens.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut request = ApiRequest::new("POST", PATH);
+        request.without_claims().body(std::str::from_utf8(&body).unwrap(), Some("application/json"));
+        for (name, value) in github.sign(&body) {
+            request.header(name, &value);
+        }
+        request.build()
+    };
+
+    assert_eq!(leaks.handle(send(vec!["nico_not_ours".into()])).await.status(), 200);
+    assert!(stub.calls().is_empty(), "nothing revoked, nothing flushed");
+    let both = vec![first.expose().to_owned(), second.expose().to_owned()];
+    assert_eq!(leaks.handle(send(both)).await.status(), 200);
+    assert_eq!(stub.calls().len(), 2, "one flush per stage for the whole report: {:?}", stub.calls());
+}

@@ -306,8 +306,16 @@ fn management_may_flush_exactly_the_listed_stages() {
     let policy = template
         .resources()
         .values()
-        .find(|r| r["Type"] == "AWS::IAM::RolePolicy" && r["Properties"]["RoleName"] == reference(role))
+        .find(|r| {
+            r["Type"] == "AWS::IAM::Policy" && list(&r["Properties"]["Roles"]).contains(&reference(role))
+        })
         .unwrap();
+    let (leak_id, leak) = template.function("leak-report");
+    assert_eq!(
+        list(&policy["Properties"]["Roles"]),
+        vec![reference(role), reference(template.role_of(leak_id, leak))],
+        "leak reports revoke too, and flush"
+    );
     assert_eq!(policy["Condition"], "HasFlushStages", "no policy without stages");
     let parameters: BTreeMap<&str, Value> = [("FlushAuthorizerCaches", json!(STAGES))].into();
     let resources = super::infra::evaluate(template, &statement["Resource"], &parameters);
