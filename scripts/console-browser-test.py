@@ -53,7 +53,19 @@ class Browser:
         self.problems = []
         self.console_responses = 0
         self.browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            executable_path=CHROMIUM,
+            headless=True,
+            # No sandbox (the tests run as root); and nothing that reaches out to Google's hosts
+            # on a machine whose network is closed (those connections fail, many at a time).
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
 
     def person(self):
