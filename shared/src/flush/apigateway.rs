@@ -11,9 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
-
 use super::{FLUSH_FAILED, Flusher, Kind, Propagation, Stage};
 use crate::config::ConfigError;
 use crate::store::dynamodb::CallBudget;
@@ -58,23 +55,12 @@ impl ApiGatewayFlusher {
     /// Clients built from Lambda's environment (region, credentials), within `budget`.
     pub fn new(stages: Vec<Stage>, endpoints: Endpoints, budget: CallBudget) -> Result<Self, ConfigError> {
         let env = LambdaEnv::read()?;
-        let mut rest = aws_sdk_apigateway::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(env.region.clone()))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-            .http_client(env.http_client())
-            .timeout_config(budget.timeouts())
-            .retry_config(budget.retries());
+        let shared = env.sdk_config(budget);
+        let mut rest = aws_sdk_apigateway::config::Builder::from(&shared);
         if let Some(endpoint) = endpoints.rest {
             rest = rest.endpoint_url(endpoint);
         }
-        let mut http = aws_sdk_apigatewayv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(env.region.clone()))
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-            .http_client(env.http_client())
-            .timeout_config(budget.timeouts())
-            .retry_config(budget.retries());
+        let mut http = aws_sdk_apigatewayv2::config::Builder::from(&shared);
         if let Some(endpoint) = endpoints.http {
             http = http.endpoint_url(endpoint);
         }

@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, HttpClient, Region, RuntimeComponents, SharedHttpClient};
@@ -106,13 +108,7 @@ impl CallBudget {
 /// does not read the system's root certificates (2 ms or more).
 pub fn lambda_client(budget: CallBudget) -> Result<Client, ConfigError> {
     let env = LambdaEnv::read()?;
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(env.region.clone()))
-        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-        .http_client(env.http_client())
-        .timeout_config(budget.timeouts())
-        .retry_config(budget.retries());
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&env.sdk_config(budget));
     if let Some(endpoint) = env.endpoint("AWS_ENDPOINT_URL_DYNAMODB") {
         config = config.endpoint_url(endpoint);
     }
@@ -146,6 +142,21 @@ impl LambdaEnv {
 
     pub(crate) fn http_client(&self) -> impl HttpClient + 'static {
         OnFirstUse(https_client((self.trust)()))
+    }
+
+    /// What every client shares: region, the environment's credentials, the HTTP client and
+    /// `budget`; each service adds its own endpoint override.
+    pub(crate) fn sdk_config(&self, budget: CallBudget) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ))
+            .http_client(self.http_client())
+            .timeout_config(budget.timeouts())
+            .retry_config(budget.retries())
+            .build()
     }
 
     /// The service's endpoint override (`name`), else `AWS_ENDPOINT_URL`, else none (AWS).
