@@ -300,6 +300,14 @@ pub struct ApiKey {
     pub last_used_ip: Option<SourceIp>,
 }
 
+impl ApiKey {
+    /// This key once rotation has replaced it by `new`: it works until `deadline` (never later
+    /// than it would have), then expires.
+    pub fn rotated_out(&self, new: KeyId, deadline: DateTime<Utc>) -> Self {
+        Self { expires_at: deadline.min(self.expires_at), replaced_by: Some(new), ..self.clone() }
+    }
+}
+
 /// A caller's source address as API Gateway reports it, parsed (so only an address is ever
 /// stored or shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

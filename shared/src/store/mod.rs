@@ -491,6 +491,18 @@ pub struct BotChange {
     pub revoke_keys: bool,
 }
 
+impl BotChange {
+    /// `bot` with this change made: what both stores answer once it is written.
+    pub fn applied_to(&self, bot: BotUser) -> BotUser {
+        BotUser {
+            name: self.name.clone().unwrap_or(bot.name),
+            account: self.account.clone().unwrap_or(bot.account),
+            scopes: self.scopes.clone().or(bot.scopes),
+            ..bot
+        }
+    }
+}
+
 /// Where a store's write can lose a race: after it read what it decides on, before it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RacePoint {

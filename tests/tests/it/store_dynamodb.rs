@@ -9,11 +9,14 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use chrono::TimeDelta;
+use nico_keys::audit::AuditQuery;
 use nico_keys::model::rotation_deadline;
 use nico_keys::store::dynamodb::{Client, DynamoStore};
 use nico_keys::store::{
-    BotStore, CredentialStore, KeyStore, RaceHook, RacePoint, Rejection, StoreError, VerifyError,
+    AuditStore, BotChange, BotStore, CredentialStore, KeyQuery, KeyStore, RaceHook, RacePoint, Rejection,
+    StoreError, VerifyError,
 };
+use nico_keys::{Name, Subject};
 use nico_keys_tests::world::{Backing, World};
 
 /// A hook that runs `act` once, at the first `point` reached.
@@ -171,6 +174,10 @@ async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
         .await
         .unwrap();
     store.revoke_key(&w.team, bot.id, new.key.id, &w.owner, w.now()).await.unwrap();
+    let rename = BotChange { name: Some(Name::parse("renamed", 100).unwrap()), ..BotChange::default() };
+    store.update_bot(&w.team, bot.id, &rename, &w.owner, w.now()).await.unwrap();
+    store.list_team_keys(&w.team, &KeyQuery::default(), None, 10, w.now()).await.unwrap();
+    store.list_events(&w.team, &AuditQuery::default(), None, 10).await.unwrap();
     store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
 
     let requests = recorder.0.lock().unwrap().clone();
@@ -185,4 +192,42 @@ async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
     for (operation, body) in reads {
         assert_eq!(body["ConsistentRead"], true, "{operation} without a strongly consistent read: {body}");
     }
+}
+
+/// Once a change's transaction commits, the store answers from what it wrote: a read after
+/// it could fail, and a change that happened must not be reported as an error.
+#[tokio::test]
+async fn a_committed_change_is_answered_without_reading_again() {
+    let w = World::dynamodb().await;
+    let Backing::Dynamo { client, table } = &w.backing else { unreachable!() };
+    let recorder = Recorder::default();
+    let recorded = Client::from_conf(client.config().to_builder().interceptor(recorder.clone()).build());
+    let store = DynamoStore::new(recorded, table, w.limits.retention);
+    let last_request = || recorder.0.lock().unwrap().last().map(|(operation, _)| operation.clone());
+    let committed = Some("DynamoDB_20120810.TransactWriteItems".to_owned());
+
+    let bot = w.bot().await;
+    let (old, _) = w.key(&bot).await;
+    let (replacement, _) = w.new_key(&bot, TimeDelta::days(1));
+    let deadline = rotation_deadline(old.expires_at, w.now(), w.grace());
+    let rotation = store
+        .rotate_key(&w.team, old.id, &replacement.replacing(old.id), deadline, w.cap(), w.now())
+        .await
+        .unwrap();
+    assert_eq!(last_request(), committed, "rotate");
+    assert_eq!(rotation.old, w.store.get_key(&w.team, bot.id, old.id).await.unwrap(), "as stored");
+
+    let change = BotChange {
+        name: Some(Name::parse("renamed", 100).unwrap()),
+        account: Some(Subject::parse("carol").unwrap()),
+        revoke_keys: true,
+        ..BotChange::default()
+    };
+    let (changed, revoked) = store.update_bot(&w.team, bot.id, &change, &w.owner, w.now()).await.unwrap();
+    assert_eq!(last_request(), committed, "update");
+    assert_eq!((changed, revoked), (w.store.get_bot(&w.team, bot.id).await.unwrap(), 2), "as stored");
+
+    let deleted = store.delete_bot(&w.team, bot.id, &w.owner, w.now()).await.unwrap();
+    assert_eq!(last_request(), committed, "delete");
+    assert_eq!(deleted, w.store.get_bot(&w.team, bot.id).await.unwrap(), "as stored");
 }

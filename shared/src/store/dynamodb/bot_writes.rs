@@ -31,6 +31,9 @@ pub(super) struct BotWrite {
     pub set: Vec<&'static str>,
     pub values: Vec<(&'static str, AttributeValue)>,
     pub revoke: Revoke,
+    /// The bot user as the write leaves it: what the caller is answered once the transaction
+    /// commits, without a second read that could fail after the change happened.
+    pub after: BotUser,
 }
 
 impl DynamoStore {
@@ -138,11 +141,7 @@ impl DynamoStore {
                 actions.push(self.put_entry(&entry)?);
             }
             match self.transact(actions).await? {
-                Ok(()) => {
-                    let after: BotItem =
-                        self.get(ItemKey::bot(team, bot), None).await?.ok_or(StoreError::BotNotFound)?;
-                    return Ok((after.into(), working.len()));
-                }
+                Ok(()) => return Ok((write.after, working.len())),
                 // Lost a race on the bot user or a key: read again.
                 Err(reasons) => Cancelled::retry_or_fail(&reasons, None, "bot user change")?,
             }

@@ -310,6 +310,7 @@ impl BotStore for DynamoStore {
                     set: vec!["deleted_at = :now", "deleted_by = :by", "#ttl = :ttl"],
                     values: Vec::new(),
                     revoke: Revoke::ForDeletion,
+                    after: BotUser { deleted_at: Some(now), ..BotUser::from(item.clone()) },
                 }))
             })
             .await?;
@@ -346,7 +347,7 @@ impl BotStore for DynamoStore {
             let reassigned = change.account.as_ref().is_some_and(|account| account != &current.account);
             let reason = if reassigned { reasons::REASSIGNED } else { reasons::REVOKE_KEYS };
             let revoke = if change.revoke_keys { Revoke::Working(reason) } else { Revoke::None };
-            Ok(Some(BotWrite { set, values, revoke }))
+            Ok(Some(BotWrite { set, values, revoke, after: change.applied_to(current) }))
         })
         .await
     }
@@ -540,7 +541,7 @@ impl KeyStore for DynamoStore {
             let actions = vec![update_item(claim), update_item(retire_old), put, self.put_entry(&entry)?];
             match self.transact(actions).await? {
                 Ok(()) => {
-                    let old = self.key_record(bot, old).await?.ok_or(StoreError::KeyNotFound)?.key;
+                    let old = old_key.rotated_out(replacement.key.id, deadline);
                     return Ok(Rotation { old, new: replacement.key.clone() });
                 }
                 // Lost a race on the bot user or the old key: read again, decide again.
