@@ -71,9 +71,11 @@ async function accountPage() {
 // Bot users
 
 function scopeBoxes(legend, scopes, checked) {
+  const described = (scope) => catalog.scopes.find((s) => s.scope === scope)?.description;
   return h("fieldset", {}, h("legend", {}, legend),
     scopes.map((scope) => h("div", {},
-      h("label", {}, h("input", { type: "checkbox", name: "scope", value: scope, checked: checked.includes(scope) }), " ", scope))));
+      h("label", {}, h("input", { type: "checkbox", name: "scope", value: scope, checked: checked.includes(scope) }), " ", scope,
+        described(scope) ? h("span", { class: "muted" }, ` — ${described(scope)}`) : null))));
 }
 
 function chosenScopes(form) {

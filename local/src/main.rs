@@ -51,9 +51,13 @@ use tokio::net::TcpListener;
 const MAX_BODY: usize = 1024 * 1024;
 
 /// Settings for a local run, where the Lambda environment would have them.
-const LOCAL_DEFAULTS: [(&str, &str); 3] = [
+const LOCAL_DEFAULTS: [(&str, &str); 4] = [
     ("TABLE_NAME", "nico-keys-local"),
     ("ALLOWED_SCOPES", "projects:read,projects:write,billing:read"),
+    (
+        "SCOPE_DESCRIPTIONS",
+        r#"{"projects:read": "Read projects", "projects:write": "Create, change and delete projects", "billing:read": "Read invoices and usage"}"#,
+    ),
     (
         "ROUTE_SCOPES",
         "GET /projects/*=projects:read,POST /projects/*=projects:write,DELETE /projects/*=projects:write,\

@@ -79,7 +79,7 @@ impl Default for ClaimNames {
 pub struct Config {
     /// `TABLE_NAME`.
     pub table_name: String,
-    /// `ALLOWED_SCOPES`.
+    /// `ALLOWED_SCOPES`, with `SCOPE_DESCRIPTIONS`.
     pub catalog: ScopeCatalog,
     /// `ROUTE_SCOPES`; see [`crate::routes`] for the grammar.
     pub routes: RouteRules,
@@ -108,6 +108,10 @@ impl Config {
         let vars = Vars(&lookup);
         let catalog_text = vars.required("ALLOWED_SCOPES")?;
         let catalog = ScopeCatalog::parse(&catalog_text).map_err(|e| invalid("ALLOWED_SCOPES", e))?;
+        let catalog = match vars.optional("SCOPE_DESCRIPTIONS") {
+            Some(json) => catalog.with_descriptions(&json).map_err(|e| invalid("SCOPE_DESCRIPTIONS", e))?,
+            None => catalog,
+        };
         let routes = RouteRules::parse(&vars.required("ROUTE_SCOPES")?, &catalog)
             .map_err(|e| invalid("ROUTE_SCOPES", e))?;
         let defaults = Limits::default();

@@ -152,11 +152,12 @@ macro_rules! identity_type {
                 parse_identity(input).map(Self)
             }
 
-            /// Reads the value from the identity provider's claims: [`Self::parse`]'s rule,
-            /// and no invisible formatting characters ([`is_invisible_format`]), since the
-            /// value is shown to owners in audit fields. Stored values are read back with
-            /// `parse`, so what was stored before this rule stays readable.
-            pub fn parse_claim(input: &str) -> Result<Self, InvalidIdentity> {
+            /// Reads a value given from outside (an identity provider's claim, the `account`
+            /// of a request): [`Self::parse`]'s rule, and no invisible formatting characters
+            /// ([`is_invisible_format`]), since the value is shown to people in lists and
+            /// audit fields. Stored values are read back with `parse`, so what was stored
+            /// before this rule stays readable.
+            pub fn parse_given(input: &str) -> Result<Self, InvalidIdentity> {
                 if input.chars().any(is_invisible_format) {
                     return Err(InvalidIdentity);
                 }
@@ -536,12 +537,12 @@ mod tests {
     fn identities_from_claims_refuse_invisible_formatting_but_stored_ones_are_read_as_before() {
         for c in INVISIBLE {
             let value = format!("owner{c}1");
-            assert_eq!(Subject::parse_claim(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
-            assert_eq!(TeamId::parse_claim(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
+            assert_eq!(Subject::parse_given(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
+            assert_eq!(TeamId::parse_given(&value), Err(InvalidIdentity), "U+{:04X}", c as u32);
             assert!(Subject::parse(&value).is_ok(), "stored values stay readable");
         }
-        assert!(Subject::parse_claim("owner-1").is_ok());
-        assert!(TeamId::parse_claim("a\nb").is_err());
+        assert!(Subject::parse_given("owner-1").is_ok());
+        assert!(TeamId::parse_given("a\nb").is_err());
     }
 
     #[test]

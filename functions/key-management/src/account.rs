@@ -31,6 +31,8 @@ struct Catalog<'a> {
 #[derive(Serialize)]
 struct ScopeEntry<'a> {
     scope: &'a str,
+    /// What it allows, if the deployment says (`SCOPE_DESCRIPTIONS`); else `null`.
+    description: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -66,7 +68,10 @@ impl<S: Store> Api<S> {
                     .config
                     .catalog
                     .iter()
-                    .map(|scope| ScopeEntry { scope: scope.as_str() })
+                    .map(|scope| ScopeEntry {
+                        scope: scope.as_str(),
+                        description: self.config.catalog.description(scope),
+                    })
                     .collect(),
                 limits: Limits {
                     max_key_lifetime_days: limits.max_key_lifetime.as_secs() / DAY,

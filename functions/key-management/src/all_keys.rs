@@ -9,9 +9,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, RequestExt, Response};
 use nico_keys::duration::SpanError;
 use nico_keys::store::{KeyFilter, KeyQuery, KeyRow, Store};
-use nico_keys::{BotId, KeyId, KeyStatus, Span, Subject};
+use nico_keys::{BotId, KeyId, KeyStatus, Span};
 use serde::Serialize;
 
+use crate::bots::account_filter;
 use crate::extract::page_request;
 use crate::views::{KeyView, json_response};
 use crate::{Api, ApiError, Ctx};
@@ -56,14 +57,7 @@ impl<S: Store> Api<S> {
     fn key_query(&self, ctx: &Ctx<'_>) -> Result<KeyQuery, ApiError> {
         let parameters = ctx.request.query_string_parameters_ref();
         let given = |name: &str| parameters.and_then(|q| q.first(name)).filter(|v| !v.is_empty());
-        let account = match (ctx.caller.is_owner, given("account")) {
-            (true, asked) => {
-                Some(asked.map(Subject::parse).transpose().map_err(|e| ApiError::field("account", e))?)
-                    .flatten()
-            }
-            (false, Some(_)) => return Err(ApiError::field("account", "is for team owners only")),
-            (false, None) => Some(ctx.caller.subject.clone()),
-        };
+        let account = account_filter(ctx, given("account"))?;
         let bot = given("bot").map(BotId::parse).transpose().map_err(|e| ApiError::field("bot", e))?;
         let statuses = match given("status") {
             None => Vec::new(),

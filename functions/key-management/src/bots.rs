@@ -48,7 +48,7 @@ impl<S: Store> Api<S> {
         let body: CreateBot = required_body(ctx.request)?;
         let name = self.name("name", body.name)?;
         let account = match body.account {
-            Some(account) => Subject::parse(&account).map_err(|e| ApiError::field("account", e))?,
+            Some(account) => account_field(&account)?,
             None => caller.subject.clone(),
         };
         let scopes = self.scopes(required("scopes", body.scopes)?)?;
@@ -70,13 +70,7 @@ impl<S: Store> Api<S> {
     pub(crate) async fn list_bots(&self, ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let (limit, after) = page_request(ctx.request, |c| BotId::parse(c).ok())?;
         let asked = ctx.request.query_string_parameters_ref().and_then(|q| q.first("account"));
-        let asked = asked.filter(|a| !a.is_empty()).map(Subject::parse).transpose();
-        let asked = asked.map_err(|e| ApiError::field("account", e))?;
-        let account = match (ctx.caller.is_owner, asked) {
-            (true, asked) => asked,
-            (false, Some(asked)) if asked != ctx.caller.subject => return Err(ApiError::NotOwner),
-            (false, _) => Some(ctx.caller.subject.clone()),
-        };
+        let account = account_filter(ctx, asked)?;
         let page = self
             .store
             .list_bots(&ctx.caller.team, account.as_ref(), after, limit)
@@ -107,10 +101,7 @@ impl<S: Store> Api<S> {
             return Err(ApiError::field("body", "must change name, account or scopes"));
         }
         let name = body.name.map(|name| self.name("name", Some(name))).transpose()?;
-        let account = body
-            .account
-            .map(|a| Subject::parse(&a).map_err(|e| ApiError::field("account", e)))
-            .transpose()?;
+        let account = body.account.map(|account| account_field(&account)).transpose()?;
         let scopes = body.scopes.map(|scopes| self.scopes(scopes)).transpose()?;
         let reassigned = account.as_ref().is_some_and(|account| account != &bot.account);
         let change =
@@ -181,5 +172,22 @@ impl<S: Store> Api<S> {
     /// A bot user as shown; one stored before ceilings existed shows the whole catalogue.
     pub(crate) fn bot_view(&self, bot: &BotUser) -> BotView {
         BotView::of(bot, &self.config.catalog)
+    }
+}
+
+/// A person's account (their `sub`) named in a request, as the identity provider's claims are
+/// read: opaque, but printable and without invisible formatting characters.
+pub(crate) fn account_field(value: &str) -> Result<Subject, ApiError> {
+    Subject::parse_given(value).map_err(|e| ApiError::field("account", e))
+}
+
+/// A list's `?account=`: owners may name any account (none: the whole team); members see
+/// their own bot users only, and naming another account is 403, as a team-wide read is.
+pub(crate) fn account_filter(ctx: &Ctx<'_>, asked: Option<&str>) -> Result<Option<Subject>, ApiError> {
+    let asked = asked.filter(|a| !a.is_empty()).map(account_field).transpose()?;
+    match (ctx.caller.is_owner, asked) {
+        (true, asked) => Ok(asked),
+        (false, Some(asked)) if asked != ctx.caller.subject => Err(ApiError::NotOwner),
+        (false, _) => Ok(Some(ctx.caller.subject.clone())),
     }
 }

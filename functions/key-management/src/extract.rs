@@ -6,7 +6,7 @@
 //! module's own, chosen from a fixed list, never serde's, which quote the offending input: the
 //! only part of a request a refusal repeats is the name of the field at fault.
 //!
-//! Claims are read with the identity types' strict constructor (`parse_claim`): no control
+//! Claims are read with the identity types' strict constructor (`parse_given`): no control
 //! characters and no invisible formatting characters in `sub` or the team.
 
 use lambda_http::http::header;
@@ -59,14 +59,14 @@ impl Caller {
             .ok_or(ApiError::Unauthenticated)?;
         let claim = |name: &str| claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let subject =
-            claim("sub").and_then(|s| Subject::parse_claim(s).ok()).ok_or(ApiError::Unauthenticated)?;
+            claim("sub").and_then(|s| Subject::parse_given(s).ok()).ok_or(ApiError::Unauthenticated)?;
         let team =
-            claim(&names.team).and_then(|t| TeamId::parse_claim(t).ok()).ok_or(ApiError::Unauthenticated)?;
+            claim(&names.team).and_then(|t| TeamId::parse_given(t).ok()).ok_or(ApiError::Unauthenticated)?;
         let role = claim(&names.role).map(str::to_owned);
         let is_owner = role.as_deref() == Some(OWNER_ROLE);
         // Shown back to the person only; one that could not be an identity is left out.
         let display_name =
-            claim(&names.display).filter(|v| Subject::parse_claim(v).is_ok()).map(str::to_owned);
+            claim(&names.display).filter(|v| Subject::parse_given(v).is_ok()).map(str::to_owned);
         let http = context.map(|context| &context.http);
         let origin = Origin::new(
             subject.clone(),

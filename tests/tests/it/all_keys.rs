@@ -258,13 +258,18 @@ async fn bad_filters_are_refused_naming_the_field<S: Store + Clone>(world: World
         (&OWNER[..], "expiring_within=0d", "expiring_within"),
         (&OWNER[..], "bot=not-an-id", "bot"),
         (&OWNER[..], "account=a%0Ab", "account"),
-        (&ALICE[..], "account=alice", "account"),
+        (&OWNER[..], "account=a%E2%80%AEb", "account"),
         (&OWNER[..], "cursor=nope", "cursor"),
         (&OWNER[..], "limit=0", "limit"),
     ] {
         let (status, body) = f.get(claims, &format!("/v1/keys?{query}")).await;
         assert_eq!((status, body["error"]["field"].as_str()), (400, Some(field)), "{query}: {body}");
     }
+    // A member sees their own keys; naming their own account changes nothing, another is 403,
+    // as on `GET /v1/bots`.
+    assert_eq!(f.get(&ALICE, "/v1/keys?account=alice").await.0, 200);
+    let (status, body) = f.get(&ALICE, "/v1/keys?account=bob").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("not_owner")), "{body}");
     let mut no_claims = ApiRequest::new("GET", "/v1/keys");
     no_claims.without_claims();
     assert_eq!(f.api.handle(no_claims.build()).await.status().as_u16(), 401);

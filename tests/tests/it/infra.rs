@@ -14,9 +14,10 @@ use nico_keys_tests::template::{Template, actions, get_att, list, reference, sta
 use serde_json::{Value, json};
 
 /// The environment the functions read: `shared/src/config.rs`, the README's Configuration table.
-const SETTINGS: [&str; 15] = [
+const SETTINGS: [&str; 16] = [
     "TABLE_NAME",
     "ALLOWED_SCOPES",
+    "SCOPE_DESCRIPTIONS",
     "ROUTE_SCOPES",
     "KEY_MAX_LIFETIME_DAYS",
     "KEY_RETENTION_DAYS",
