@@ -407,7 +407,7 @@ async fn a_rotated_key_works_until_the_grace_deadline_and_its_replacement_at_onc
     assert!(app.verify(&new_token).await.is_ok());
 
     let again = app.call("POST", &format!("/v1/bots/{bot}/keys/{old}/rotate"), None).await;
-    again.expect(409);
+    assert_eq!(again.expect(409).error_code(), "key_already_rotated");
     let too_generous = app
         .call(
             "POST",

@@ -72,13 +72,16 @@ async fn the_owner_and_the_person_a_bot_user_is_for_manage_its_keys_and_nobody_e
         json!({"name": "k", "expires_at": app.expiry(TimeDelta::days(1)), "scopes": ["projects:read"]});
     // (method, path with {bot} and {key} ({fresh}: a new key for each caller), body, expected
     // status per caller in the order above)
-    let routes: [(&str, &str, Option<Value>, [u16; 5]); 7] = [
+    let rename = json!({"name": "alice's renamed bot"});
+    let routes: [(&str, &str, Option<Value>, [u16; 5]); 9] = [
         ("GET", "/v1/bots/{bot}", None, [200, 200, 404, 404, 404]),
         ("GET", "/v1/bots/{bot}/keys", None, [200, 200, 404, 404, 404]),
         ("GET", "/v1/bots/{bot}/keys/{key}", None, [200, 200, 404, 404, 404]),
         ("POST", "/v1/bots/{bot}/keys", Some(key_body), [201, 201, 404, 404, 404]),
         ("POST", "/v1/bots/{bot}/keys/{fresh}/rotate", None, [201, 201, 404, 404, 404]),
         ("POST", "/v1/bots/{bot}/keys/{key}/revoke", None, [200, 200, 404, 404, 404]),
+        ("PATCH", "/v1/bots/{bot}", Some(rename), [200, 403, 404, 404, 404]),
+        ("POST", "/v1/bots/{bot}/revoke-keys", None, [200, 200, 404, 404, 404]),
         ("DELETE", "/v1/bots/{bot}", None, [204, 403, 404, 404, 404]),
     ];
     let mut table = String::from(
@@ -249,4 +252,32 @@ async fn a_ceiling_narrows_only_over_keys_it_still_covers_and_revoke_keys_stops_
     }
     assert_eq!(app.call("POST", &format!("/v1/bots/{bot}/revoke-keys"), None).await.body["revoked_keys"], 0);
     app.call("GET", &format!("/v1/bots/{bot}"), None).await.expect(200);
+}
+
+/// `account` is whatever the identity provider uses as `sub`, taken as an opaque value; but
+/// it is shown to people, so it must be printable and without invisible formatting.
+#[tokio::test]
+async fn an_account_is_any_printable_subject_up_to_256_characters() {
+    let app = app().await;
+    let bot_for = |account: String| json!({"name": "b", "account": account, "scopes": ["projects:read"]});
+    for account in ["auth0|5f7c8ec7c33c6c004bbafe82".to_owned(), "x".repeat(256), "Zoë Ä".to_owned()] {
+        let created = app.call("POST", "/v1/bots", Some(bot_for(account.clone()))).await;
+        assert_eq!(created.expect(201).body["account"], account.as_str());
+    }
+    let bot = app.bot().await;
+    for bad in ["", "alice\n", "alice\u{202E}", "ali\u{200B}ce", "alice\u{2028}", "\u{FEFF}alice"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(["x".repeat(257)])
+    {
+        let created = app.call("POST", "/v1/bots", Some(bot_for(bad.clone()))).await;
+        assert_eq!((created.status.as_u16(), created.field()), (400, "account"), "POST {bad:?}");
+        assert!(
+            !created.text.contains(&bad) || bad.is_empty(),
+            "the answer repeats the value: {}",
+            created.text
+        );
+        let patched = app.call("PATCH", &format!("/v1/bots/{bot}"), Some(json!({"account": bad}))).await;
+        assert_eq!((patched.status.as_u16(), patched.field()), (400, "account"), "PATCH {bad:?}");
+    }
 }

@@ -12,8 +12,8 @@ use key_management::Api;
 use nico_keys::flush::apigateway::{ApiGatewayFlusher, Endpoints, FLUSH_BUDGET};
 use nico_keys::flush::{FLUSH_FAILED, Stage};
 use nico_keys::routes::RouteRules;
-use nico_keys::store::KeyStore;
 use nico_keys::store::dynamodb::DynamoStore;
+use nico_keys::store::{KeyStore, Rejection, VerifyError};
 use nico_keys::{Config, Limits};
 use nico_keys_tests::apigw::{Outcome, Shape, bearer, delivered, event};
 use nico_keys_tests::counting::Counting;
@@ -190,7 +190,11 @@ async fn every_revocation_flushes_each_listed_stage_once() {
         stub.clear();
         let path = if suffix == "/revoke" { format!("{key}{suffix}") } else { format!("{bot}{suffix}") };
         let answer = app.call(method, &path, body).await;
-        assert!(app.verify(&token).await.is_err(), "{method} {path}: revoked");
+        let verdict = app.verify(&token).await;
+        assert!(
+            matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked))),
+            "{method} {path}: {verdict:?}"
+        );
         assert_eq!(stub.calls(), FLUSHES, "{method} {path}: one flush per stage, however many keys");
         if answer.status == 204 {
             assert_eq!(answer.headers["propagation"], "flushed", "{method} {path}");
@@ -236,7 +240,11 @@ async fn a_failing_flush_still_revokes_and_reports_pending_with_an_error_line() 
     answer.expect(200);
     assert_eq!(answer.body["propagation"], "pending");
     assert_eq!(answer.body["status"], "revoked");
-    assert!(app.verify(&token).await.is_err(), "the revocation stands");
+    let verdict = app.verify(&token).await;
+    assert!(
+        matches!(verdict, Err(VerifyError::Rejected(Rejection::Revoked))),
+        "the revocation stands: {verdict:?}"
+    );
     let attempts = FLUSH_BUDGET.max_attempts as usize;
     assert_eq!(stub.calls().len(), FLUSHES.len() * attempts, "each stage retried within its budget");
     let errors: Vec<Value> =
