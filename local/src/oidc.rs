@@ -482,7 +482,7 @@ you say, with no password. Tokens carry the team in <code>{team_claim}</code>, t
             sub = escape(&who.sub),
             team = escape(&who.team),
             owner = option("owner", "owner: manages bot users and keys"),
-            member = option("member", "member: reads only"),
+            member = option("member", "member: the keys of bot users made for them"),
             display = escape(who.display.as_deref().unwrap_or_default()),
             redirect = escape(&request.redirect_uri),
         );
