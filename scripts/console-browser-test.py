@@ -52,6 +52,8 @@ class Browser:
         self.team = f"console-{secrets.token_hex(4)}"
         self.problems = []
         self.console_responses = 0
+        # Every key the API issued to this browser, for the test run's scan of the runner's logs.
+        self.keys = []
         self.browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
@@ -79,6 +81,15 @@ class Browser:
 
     def check_headers(self, response):
         path = response.url[len(self.base):] if response.url.startswith(self.base) else None
+        if path is not None and path.startswith("/v1/") and response.status == 201:
+            try:
+                token = response.json().get("token")
+            except Exception as error:
+                self.problems.append(f"{path}: a 201 answer that is not a JSON object: {error}")
+                return
+            if token:
+                self.keys.append(token)
+            return
         if path is None or not (path == "/console" or path.startswith("/console/")):
             return
         self.console_responses += 1
@@ -389,6 +400,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the runner, http://127.0.0.1:PORT")
     parser.add_argument("--out", type=Path, default=Path("target/console"), help="screenshots go here")
+    parser.add_argument("--keys-file", type=Path, help="append every key the API issued to the browser here, a line each")
     parser.add_argument("cases", nargs="+", choices=sorted(CASES))
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
@@ -409,6 +421,9 @@ def main():
                 print(f"console {case}: FAILED ({time.monotonic() - started:.1f}s)")
                 traceback.print_exc()
             finally:
+                if args.keys_file:
+                    with args.keys_file.open("a") as keys:
+                        keys.writelines(f"{key}\n" for key in browser.keys)
                 browser.close()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

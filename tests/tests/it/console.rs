@@ -33,10 +33,13 @@ async fn browser(cases: &[&str]) {
     let root = workspace();
     let python = std::env::var("CONSOLE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let started = Instant::now();
+    let keys = tempfile::NamedTempFile::new().expect("a file for the keys the browser saw");
     let output = tokio::process::Command::new(&python)
         .arg(root.join("scripts/console-browser-test.py"))
         .args(["--base", &runner.base, "--out"])
         .arg(root.join("target/console"))
+        .arg("--keys-file")
+        .arg(keys.path())
         .args(cases)
         .current_dir(&root)
         .kill_on_drop(true)
@@ -47,6 +50,13 @@ async fn browser(cases: &[&str]) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}{stderr}browser cases {cases:?}: {:.1}s", started.elapsed().as_secs_f64());
     assert!(output.status.success(), "browser cases {cases:?} failed:\n{stdout}\n{stderr}");
+    // The keys made in the browser join the scan: dropping the runner checks its logs for them.
+    let issued = std::fs::read_to_string(keys.path()).expect("the keys file");
+    issued.lines().for_each(nico_keys_tests::leaks::record);
+    println!(
+        "browser cases {cases:?}: {} keys issued, each scanned for in the runner's logs",
+        issued.lines().count()
+    );
     drop(runner);
 }
 
