@@ -49,6 +49,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use key_management::Api;
 use key_management::console::{self, ConsoleSettings};
+use key_management::routes::SignedBy;
 use leak_report::LeakReport;
 use leak_report::fetch::HttpsSource;
 use nico_keys::routes::glob_matches;
@@ -194,7 +195,7 @@ impl<S: Store + Clone> Gateway<S> {
             self.denied()
         } else if request.method == "POST" && request.path == leak_report::PATH {
             self.leak(&request).await
-        } else if request.path.trim_end_matches('/') == "/v1/whoami" {
+        } else if key_management::routes::signed_by(&request.path) == Some(SignedBy::ApiKey) {
             self.whoami(&request).await
         } else if request.path == "/v1" || request.path.starts_with("/v1/") {
             self.management(&request).await

@@ -267,8 +267,14 @@ async fn run(options: ServeArgs) -> Result<(), String> {
     };
     let retention = config.limits.retention;
     if options.store(std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some()) == StoreKind::DynamoDb {
-        let endpoint =
-            std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+        // The endpoint the SDK will use: none (AWS itself) when it is told to ignore the
+        // configured ones.
+        let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .ok()
+            .filter(|_| !ignored);
         if !options.allow_remote_dynamodb && !endpoint.as_deref().is_some_and(nico_local::is_loopback_url) {
             return Err(format!(
                 "--store dynamodb would use {}: a table that is not on this machine, with your AWS credentials. \

@@ -33,16 +33,30 @@ pub enum Operation {
     Whoami,
 }
 
+/// Who signs a route's requests, and so which API Gateway authorizer stands in front of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedBy {
+    /// A person, with the identity provider's token (the JWT authorizer).
+    Person,
+    /// An API key (the Lambda authorizer, `NicoKey`).
+    ApiKey,
+}
+
 /// One route: a method on a path template (`{name}` segments, as in the OpenAPI document).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub operation: Operation,
+    pub signed_by: SignedBy,
 }
 
 const fn route(method: Method, path: &'static str, operation: Operation) -> Route {
-    Route { method, path, operation }
+    Route { method, path, operation, signed_by: SignedBy::Person }
+}
+
+const fn key_route(method: Method, path: &'static str, operation: Operation) -> Route {
+    Route { method, path, operation, signed_by: SignedBy::ApiKey }
 }
 
 /// Every route the API serves. Per path, the order of its methods is the order of `Allow`.
@@ -60,10 +74,9 @@ pub static ROUTES: [Route; 16] = [
     route(Method::GET, "/v1/bots/{bot_id}/keys/{key_id}", Operation::GetKey),
     route(Method::POST, "/v1/bots/{bot_id}/keys/{key_id}/revoke", Operation::RevokeKey),
     route(Method::POST, "/v1/bots/{bot_id}/keys/{key_id}/rotate", Operation::RotateKey),
-    // audit trail (branch audit)
     route(Method::GET, "/v1/audit", Operation::ListAudit),
     route(Method::GET, "/v1/keys", Operation::ListAllKeys),
-    route(Method::GET, "/v1/whoami", Operation::Whoami),
+    key_route(Method::GET, "/v1/whoami", Operation::Whoami),
 ];
 
 /// A request matched to its route, with the path's ids as written (parsed by the handler).
@@ -101,6 +114,11 @@ fn router() -> &'static matchit::Router<PathRoutes> {
 /// The path template a concrete path falls under (a trailing `/` is ignored).
 pub fn template_for(path: &str) -> Option<&'static str> {
     router().at(normalise(path)).ok().map(|found| found.value.template)
+}
+
+/// Who signs requests to a concrete path (every method of a path is signed alike).
+pub fn signed_by(path: &str) -> Option<SignedBy> {
+    router().at(normalise(path)).ok().and_then(|found| found.value.routes.first()).map(|r| r.signed_by)
 }
 
 /// The route `method path` asks for: 404 for an unknown path, 405 for a known path with

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use key_management::routes::SignedBy;
 use nico_keys::config::{ClaimNames, Config, Limits};
 use nico_keys::store::dynamodb::{items, table};
 use nico_keys_tests::template::{Template, actions, get_att, list, reference, statements_for};
@@ -454,8 +455,9 @@ fn management_routes_are_the_documented_operations_behind_the_jwt_authorizer() {
         .map(|event| {
             assert_eq!(event["Type"], "HttpApi", "{id}: {event}");
             let properties = &event["Properties"];
-            // Only whoami, which an API key calls, is behind the key authorizer instead.
-            let expected_auth = if properties["Path"] == "/v1/whoami" {
+            // Only routes an API key calls (whoami) are behind the key authorizer instead.
+            let path = properties["Path"].as_str().expect("Path");
+            let expected_auth = if key_management::routes::signed_by(path) == Some(SignedBy::ApiKey) {
                 json!({"Authorizer": "NicoKey"})
             } else {
                 Value::Null

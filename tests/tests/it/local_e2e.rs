@@ -278,6 +278,13 @@ async fn a_dynamodb_table_off_this_machine_is_refused_unless_asked_for() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--allow-remote-dynamodb"), "{stderr}");
     assert!(stderr.contains("dynamodb.us-east-1.amazonaws.com"), "{stderr}");
+    // A local endpoint the SDK is told to ignore is no local endpoint.
+    let local = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9");
+    let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+    let (code, stderr) =
+        nico_keys_tests::runner::run_to_end(&["--store", "dynamodb", "--port", "0"], &[local, ignore]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-remote-dynamodb") && stderr.contains("AWS itself"), "{stderr}");
 }
 
 /// The product page's story: an owner makes a bot user for Alice; Alice, a member, manages its
