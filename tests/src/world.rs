@@ -8,9 +8,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use nico_keys::model::{Expiry, NewKey};
-use nico_keys::store::Store;
 use nico_keys::store::dynamodb::{self, DynamoStore};
 use nico_keys::store::embedded::EmbeddedStore;
+use nico_keys::store::{RaceHook, RacePoint, Store};
 use nico_keys::token::RawKey;
 use nico_keys::{ApiKey, BotId, BotUser, Limits, ManualClock, Name, ScopeCatalog, Scopes, Subject, TeamId};
 
@@ -235,4 +235,22 @@ fn render_bytes(bytes: &[u8], out: &mut Vec<String>) {
     out.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
     out.push(String::from_utf8_lossy(bytes).into_owned());
     out.push(format!("{bytes:?}"));
+}
+
+/// A race hook that runs `act` once, the first time the store reaches `point`: another writer
+/// commits exactly between the store's read and its write.
+pub fn once_at<F, Fut>(point: RacePoint, act: F) -> RaceHook
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let act = std::sync::Arc::new(std::sync::Mutex::new(Some(act)));
+    std::sync::Arc::new(move |reached| {
+        let act = if reached == point { act.lock().expect("the hook's lock").take() } else { None };
+        Box::pin(async move {
+            if let Some(act) = act {
+                act().await;
+            }
+        })
+    })
 }

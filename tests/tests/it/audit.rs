@@ -3,7 +3,7 @@
 //! between the change and its entry), no secret in any event, and events outliving the keys
 //! and bot users they are about.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
@@ -14,11 +14,11 @@ use nico_keys::audit::{Action, AuditQuery};
 use nico_keys::model::format_time;
 use nico_keys::store::dynamodb::{CallBudget, DynamoStore};
 use nico_keys::store::embedded::EmbeddedStore;
-use nico_keys::store::{AuditStore, KeyStore, RaceHook, RacePoint, Store, StoreError};
+use nico_keys::store::{AuditStore, KeyStore, RacePoint, Store, StoreError};
 use nico_keys::{Config, Limits};
 use nico_keys_tests::fault_proxy::{Calls, Fault, FaultProxy, client_via};
 use nico_keys_tests::http::ApiRequest;
-use nico_keys_tests::world::{Backing, World, start};
+use nico_keys_tests::world::{Backing, World, once_at, start};
 use serde_json::{Value, json};
 
 nico_keys_tests::contract!(
@@ -365,23 +365,6 @@ async fn events_outlive_the_purge_of_their_keys_and_bot_user<S: Store + Clone>(w
     let actions: Vec<Action> = after_purge.items.iter().map(|item| item.event.action).collect();
     assert_eq!(actions, [Action::BotDeleted, Action::KeyRevoked, Action::KeyCreated, Action::BotCreated]);
     assert_eq!(after_purge.items[1].event.reason, None, "revoked before the deletion: by its person");
-}
-
-/// Runs `act` once, the first time the store reaches `point`.
-fn once_at<F, Fut>(point: RacePoint, act: F) -> RaceHook
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let act = Arc::new(Mutex::new(Some(act)));
-    Arc::new(move |reached| {
-        let act = if reached == point { act.lock().unwrap().take() } else { None };
-        Box::pin(async move {
-            if let Some(act) = act {
-                act().await;
-            }
-        })
-    })
 }
 
 async fn revocations<S: AuditStore>(store: &S, w: &World<impl Store>) -> usize {

@@ -13,28 +13,11 @@ use nico_keys::audit::AuditQuery;
 use nico_keys::model::rotation_deadline;
 use nico_keys::store::dynamodb::{Client, DynamoStore};
 use nico_keys::store::{
-    AuditStore, BotChange, BotStore, CredentialStore, KeyQuery, KeyStore, RaceHook, RacePoint, Rejection,
-    StoreError, VerifyError,
+    AuditStore, BotChange, BotStore, CredentialStore, KeyQuery, KeyStore, RacePoint, Rejection, StoreError,
+    VerifyError,
 };
 use nico_keys::{Name, Subject};
-use nico_keys_tests::world::{Backing, World};
-
-/// A hook that runs `act` once, at the first `point` reached.
-fn once_at<F, Fut>(point: RacePoint, act: F) -> RaceHook
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let act = Arc::new(Mutex::new(Some(act)));
-    Arc::new(move |reached| {
-        let act = if reached == point { act.lock().unwrap().take() } else { None };
-        Box::pin(async move {
-            if let Some(act) = act {
-                act().await;
-            }
-        })
-    })
-}
+use nico_keys_tests::world::{Backing, World, once_at};
 
 fn rejected(verdict: Result<nico_keys::Principal, VerifyError>) -> Rejection {
     match verdict {
