@@ -1,10 +1,14 @@
 //! The authorizer on any input, as Lambda would deliver it: the event read exactly as
-//! `lambda_runtime` reads it, then the decision, with a store that knows one key.
+//! `lambda_runtime` reads it, then the decision, with a store that knows one key and records
+//! its uses (written, already recent, or failing: chosen by the input).
 //!
 //! * Reading never fails on valid JSON (a failure is what the runtime would log and return,
 //!   quoting the input).
 //! * No answer, error, `Diagnostic`, event `Debug` or log line holds the key, its secret or
-//!   its digest.
+//!   its digest (`nico_keys::token::leak_forms`), the last-used write and its failure
+//!   included.
+//! * A use is recorded exactly when the key was verified: once for an answer built on it, never
+//!   for an error.
 //! * An HTTP API request whose path could be read as another path is never allowed, and a
 //!   REST policy never allows one.
 #![no_main]
@@ -13,7 +17,7 @@ use authorizer::{Authorizer, AuthorizerEvent, AuthorizerResponse};
 use libfuzzer_sys::fuzz_target;
 use nico_keys::ManualClock;
 use nico_keys::routes::{RouteRules, glob_matches, path_refusal};
-use nico_keys_fuzz::{KnownKey, Log, ROUTES, assert_no_secret, catalog, now, raw_key, ready};
+use nico_keys_fuzz::{KnownKey, Log, ROUTES, UseAnswer, assert_no_secret, catalog, now, raw_key, ready};
 use std::sync::{Arc, OnceLock};
 
 fn authorizer() -> &'static Authorizer<KnownKey> {
@@ -50,7 +54,20 @@ fuzz_target!(|data: &[u8]| {
             .then(|| v["rawPath"].as_str().unwrap_or("/").to_owned())
     });
 
-    match ready(authorizer().handle(event)) {
+    let store = authorizer().store();
+    store.answer_uses_with(UseAnswer::for_input(data));
+    let uses_before = store.uses();
+    let answer = ready(authorizer().handle(event));
+    let uses = store.uses() - uses_before;
+    match &answer {
+        Ok(AuthorizerResponse::Allowed(_) | AuthorizerResponse::Policy(_)) => {
+            assert_eq!(uses, 1, "a verified key's use was not recorded once")
+        }
+        Ok(AuthorizerResponse::Refused(_)) => assert!(uses <= 1, "a use recorded twice"),
+        Err(_) => assert_eq!(uses, 0, "a use recorded for a refused key"),
+    }
+
+    match answer {
         Ok(response) => {
             let json = serde_json::to_string(&response).unwrap();
             // A REST policy names the API and stage of the methodArn it was asked for (API

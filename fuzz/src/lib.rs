@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
@@ -41,19 +42,17 @@ pub fn raw_key() -> &'static str {
     })
 }
 
-/// What no output may ever hold: the key, its secret, its digest in hex.
-pub fn forbidden() -> &'static [String; 3] {
-    static FORBIDDEN: OnceLock<[String; 3]> = OnceLock::new();
-    FORBIDDEN.get_or_init(|| {
-        let digest: String = Sha256::digest(SECRET.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        [raw_key().to_owned(), SECRET.to_owned(), digest]
-    })
+/// What no output may ever hold: every form of the known key the tests' log scanner searches
+/// for too ([`nico_keys::token::leak_forms`]).
+pub fn forbidden() -> &'static [(&'static str, String)] {
+    static FORBIDDEN: OnceLock<[(&'static str, String); 5]> = OnceLock::new();
+    FORBIDDEN.get_or_init(|| nico_keys::token::leak_forms(raw_key()).expect("the known key is a key"))
 }
 
-/// Panics if `text` holds the key, its secret or its digest.
+/// Panics if `text` holds any form of the key; names the form, never shows it.
 pub fn assert_no_secret(what: &str, text: &str) {
-    for (i, form) in forbidden().iter().enumerate() {
-        assert!(!text.contains(form.as_str()), "{what} holds form #{i} of the key");
+    for (form, value) in forbidden() {
+        assert!(!text.contains(value.as_str()), "{what} holds the {form} of the known key");
     }
 }
 
@@ -66,9 +65,34 @@ pub fn catalog() -> ScopeCatalog {
     ScopeCatalog::parse(SCOPES).unwrap()
 }
 
-/// A store that holds the known key (`projects:read`), answering at once.
+/// A store that holds the known key (`projects:read`), never used before, so every
+/// verification of it goes on to the last-used write; it answers at once.
 pub struct KnownKey {
     credential: Credential,
+    /// How the next last-used writes are answered ([`UseAnswer`]).
+    use_answer: AtomicU8,
+    /// How many last-used writes were asked for.
+    uses: AtomicUsize,
+}
+
+/// How the store answers a last-used write: each path of the authorizer after it is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseAnswer {
+    /// Written (the stored use was older than the window).
+    Written,
+    /// Not written (another use within the window was recorded first).
+    Recent,
+    /// The store failed: the authorizer logs it and keeps its decision.
+    Failed,
+}
+
+impl UseAnswer {
+    const ALL: [UseAnswer; 3] = [UseAnswer::Written, UseAnswer::Recent, UseAnswer::Failed];
+
+    /// One of them for each input, the same every time it is run.
+    pub fn for_input(data: &[u8]) -> Self {
+        Self::ALL[data.len() % Self::ALL.len()]
+    }
 }
 
 impl Default for KnownKey {
@@ -79,11 +103,20 @@ impl Default for KnownKey {
             expires_at: now() + TimeDelta::days(1),
             revoked_at: None,
             hash: SecretHash::from_bytes(Sha256::digest(SECRET.as_bytes()).into()),
-            // Recorded "in the future": never stale, so no last-used write (which would need
-            // a runtime's timer) is ever attempted here.
-            last_used_at: Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            last_used_at: None,
         };
-        Self { credential }
+        Self { credential, use_answer: AtomicU8::new(0), uses: AtomicUsize::new(0) }
+    }
+}
+
+impl KnownKey {
+    pub fn answer_uses_with(&self, answer: UseAnswer) {
+        self.use_answer.store(answer as u8, Ordering::Relaxed);
+    }
+
+    /// The last-used writes asked for so far.
+    pub fn uses(&self) -> usize {
+        self.uses.load(Ordering::Relaxed)
     }
 }
 
@@ -93,13 +126,28 @@ impl CredentialStore for KnownKey {
         Ok(known.then(|| self.credential.clone()))
     }
 
-    async fn record_use(&self, _: BotId, _: KeyId, _: &nico_keys::KeyUse) -> Result<bool, StoreError> {
-        Ok(false)
+    async fn record_use(&self, bot: BotId, key: KeyId, used: &nico_keys::KeyUse) -> Result<bool, StoreError> {
+        assert!(bot.as_str() == BOT && key.as_str() == KEY, "a use of another key than the verified one");
+        assert_eq!(used.at, now(), "a use recorded at another time than the decision's");
+        self.uses.fetch_add(1, Ordering::Relaxed);
+        match UseAnswer::ALL[usize::from(self.use_answer.load(Ordering::Relaxed))] {
+            UseAnswer::Written => Ok(true),
+            UseAnswer::Recent => Ok(false),
+            UseAnswer::Failed => Err(StoreError::unavailable("the fuzz store refuses this write")),
+        }
     }
 }
 
-/// Runs a future that never waits (the store above answers at once) to its end.
+/// Runs a future that never waits (the store above answers at once) to its end, inside a
+/// Tokio runtime's context, as Lambda runs the handlers: the last-used write runs under
+/// `tokio::time::timeout`, which needs one (its timer never fires here, since the store
+/// answers before it is polled).
 pub fn ready<F: Future>(future: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a Tokio runtime")
+    });
+    let _context = runtime.enter();
     let mut future = std::pin::pin!(future);
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,

@@ -209,6 +209,40 @@ pub fn parse(input: &str) -> Result<ParsedToken, TokenError> {
     })
 }
 
+/// Every form in which a key must never be shown, each named: the raw key, its secret, and the
+/// secret's SHA-256 digest (what the store keeps) in lower- and upper-case hex and in base64
+/// (DynamoDB's wire form of a binary attribute). The base64 form is unpadded, so a search for
+/// it finds a padded rendering too. One definition for every leak search (the tests' log
+/// scanner, the fuzz targets), so they look for the same things; `None` for a string of
+/// another length than a key's.
+pub fn leak_forms(raw: &str) -> Option<[(&'static str, String); 5]> {
+    let secret = raw.get(SECRET_AT..CHECKSUM_AT).filter(|_| raw.len() == TOKEN_LEN)?;
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some([
+        ("raw key", raw.to_owned()),
+        ("secret", secret.to_owned()),
+        ("digest in upper-case hex", hex.to_uppercase()),
+        ("digest in hex", hex),
+        ("digest in base64", base64_unpadded(&digest)),
+    ])
+}
+
+/// Base64 with `+` and `/`, without the trailing `=`: written out here rather than taken from
+/// a crate, since nothing else of this crate encodes base64.
+fn base64_unpadded(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let group =
+            chunk.iter().enumerate().fold(0u32, |group, (i, &b)| group | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            encoded.push(char::from(ALPHABET[(group >> (18 - 6 * i)) as usize & 63]));
+        }
+    }
+    encoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +265,37 @@ mod tests {
         assert_eq!(raw.matches('_').count(), 3);
         assert_eq!(&raw[KEY_AT..SECRET_AT - 1], key.key_id.as_str());
         assert!(key.hint.starts_with("nico_…") && raw.ends_with(&key.hint[key.hint.len() - 4..]));
+    }
+
+    #[test]
+    fn the_leak_forms_are_the_key_its_secret_and_its_stored_digest_in_hex_and_base64() {
+        let key = issue();
+        let raw = key.raw.expose();
+        let forms = leak_forms(raw).unwrap();
+        let texts: Vec<&str> = forms.iter().map(|(_, form)| form.as_str()).collect();
+        let hex: String = key.hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let base64 = base64_unpadded(key.hash.as_bytes());
+        let expected = [raw, &raw[SECRET_AT..CHECKSUM_AT], &hex.to_uppercase(), &hex, &base64];
+        assert_eq!(texts, expected);
+        assert!(leak_forms(&raw[1..]).is_none() && leak_forms(&format!("{raw}x")).is_none());
+    }
+
+    #[test]
+    fn base64_is_the_standard_alphabet_without_padding() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64_unpadded(plain.as_bytes()), encoded, "{plain}");
+        }
+        assert_eq!(base64_unpadded(&[0xfb, 0xff]), "+/8");
+        assert_eq!(base64_unpadded(&Sha256::digest(b"")), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
     }
 
     #[test]

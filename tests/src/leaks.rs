@@ -11,8 +11,9 @@
 //!   them here too. Every process a test starts (the local runner, a function's bootstrap)
 //!   writes its stdout and stderr to files registered with [`log_file`].
 //! * **Every key is recorded.** [`record`] keeps, for each key a test mints, what must never
-//!   be logged: the raw key, its secret, and the secret's SHA-256 digest in hex (both cases)
-//!   and in base64 (DynamoDB's wire form of a binary attribute). Keys are recorded where they
+//!   be logged: the forms `nico_keys::token::leak_forms` names (the raw key, its secret, and
+//!   the secret's SHA-256 digest in hex of both cases and in base64, DynamoDB's wire form of
+//!   a binary attribute), the same the fuzz targets search for. Keys are recorded where they
 //!   come into being: [`crate::world::World`] mints through one method, and every management
 //!   API answer the tests read (in process or from a runner) is searched for `token` fields
 //!   ([`record_tokens_in`]).
@@ -31,13 +32,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use aho_corasick::AhoCorasick;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use sha2::{Digest, Sha256};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Where the secret sits in a raw key: `nico_<16>_<16>_` then 43 characters.
-const SECRET: std::ops::Range<usize> = 39..82;
+/// Where the key id sits in a raw key: `nico_<16>_` then 16 characters.
 const KEY_ID: std::ops::Range<usize> = 22..38;
 
 /// Something that must never be logged, and how to name it without showing it.
@@ -99,28 +96,17 @@ pub fn install() -> Sink {
     .clone()
 }
 
-/// What must never be shown of one key: the raw key, its secret, and the secret's SHA-256
-/// digest in hex (both cases) and base64.
+/// What must never be shown of one key ([`nico_keys::token::leak_forms`]).
 pub struct KeyForms {
     key_id: String,
-    forms: Vec<(&'static str, String)>,
+    forms: [(&'static str, String); 5],
 }
 
 impl KeyForms {
     pub fn of(raw: &str) -> Self {
-        let (Some(secret), Some(key_id)) = (raw.get(SECRET), raw.get(KEY_ID)) else {
+        let (Some(forms), Some(key_id)) = (nico_keys::token::leak_forms(raw), raw.get(KEY_ID)) else {
             panic!("not a key: {} characters", raw.len());
         };
-        let digest = Sha256::digest(secret.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let forms = vec![
-            ("raw key", raw.to_owned()),
-            ("secret", secret.to_owned()),
-            ("digest in upper-case hex", hex.to_uppercase()),
-            ("digest in hex", hex),
-            // Without its padding, so an unpadded rendering is found too.
-            ("digest in base64", STANDARD.encode(digest).trim_end_matches('=').to_owned()),
-        ];
         Self { key_id: key_id.to_owned(), forms }
     }
 

@@ -16,7 +16,7 @@ use crate::{Api, ApiError, Ctx};
 /// `PATCH /v1/bots/{bot_id}`: each field given is changed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpdateBot {
+pub(crate) struct UpdateBot {
     name: Option<String>,
     /// Re-assignment to another person's account.
     account: Option<String>,
@@ -29,12 +29,12 @@ struct UpdateBot {
 /// `POST /v1/bots/{bot_id}/revoke-keys`: no fields; an empty body or `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RevokeKeys {}
+pub(crate) struct RevokeKeys {}
 
 /// `POST /v1/bots`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBot {
+pub(crate) struct CreateBot {
     name: Option<String>,
     /// The person (their `sub`) the bot user is for; default: the owner creating it.
     account: Option<String>,

@@ -17,6 +17,7 @@ use nico_keys::config::ClaimNames;
 use nico_keys::{Subject, TeamId, token};
 use serde::de::DeserializeOwned;
 
+use crate::bodies::RequestBody;
 use crate::error::ApiError;
 
 /// Largest request body accepted.
@@ -25,6 +26,32 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 /// The role claim value that may write.
 pub const OWNER_ROLE: &str = "owner";
+
+const NOT_JSON: &str = "is not valid JSON";
+const NOT_AN_OBJECT: &str = "must be a JSON object";
+const INVALID: &str = "is invalid";
+const UNKNOWN_FIELD: &str = "is not a field of this request";
+const GIVEN_TWICE: &str = "is given more than once";
+const REQUIRED: &str = "is required";
+const NOT_A_STRING: &str = "must be a string";
+const NOT_A_LIST: &str = "must be a list";
+const NOT_A_BOOLEAN: &str = "must be true or false";
+const NOT_A_WHOLE_NUMBER: &str = "must be a whole number";
+
+/// Everything [`parse_json`] may say of a body or of one of its fields: the fixed list its
+/// refusals are taken from (the `bodies` fuzz target holds it to this list).
+pub const BODY_MESSAGES: [&str; 10] = [
+    NOT_JSON,
+    NOT_AN_OBJECT,
+    INVALID,
+    UNKNOWN_FIELD,
+    GIVEN_TWICE,
+    REQUIRED,
+    NOT_A_STRING,
+    NOT_A_LIST,
+    NOT_A_BOOLEAN,
+    NOT_A_WHOLE_NUMBER,
+];
 
 /// Who is calling, from the JWT authorizer's verified claims.
 #[derive(Debug, Clone)]
@@ -83,7 +110,7 @@ impl Caller {
 
 /// The body as `T`, if there is one: at most [`MAX_BODY_BYTES`], `application/json`, an
 /// object with only `T`'s fields, each at most once.
-pub(crate) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<Option<T>, ApiError> {
+pub(crate) fn json_body<T: RequestBody>(request: &Request) -> Result<Option<T>, ApiError> {
     let bytes = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
@@ -101,32 +128,32 @@ pub(crate) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<Option
 }
 
 /// The same body, required.
-pub(crate) fn required_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
-    json_body(request)?.ok_or_else(|| ApiError::field("body", "is required"))
+pub(crate) fn required_body<T: RequestBody>(request: &Request) -> Result<T, ApiError> {
+    json_body(request)?.ok_or_else(|| ApiError::field("body", REQUIRED))
 }
 
 /// Reads a whole body as `T`: a JSON object with only `T`'s fields, each at most once. The
-/// error names the field at fault (`body` for the body as a whole) with a message from a fixed
-/// list; public so the fuzz targets can drive it.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// error names the field at fault (`body` for the body as a whole) with one of
+/// [`BODY_MESSAGES`].
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::field("body", "must be a JSON object"));
+        return Err(ApiError::field("body", NOT_AN_OBJECT));
     }
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
         if !e.inner().is_data() {
-            return ApiError::field("body", "is not valid JSON");
+            return ApiError::field("body", NOT_JSON);
         }
         let message = e.inner().to_string();
         match e.path().iter().next() {
             Some(serde_path_to_error::Segment::Map { key }) => ApiError::field(key, problem(&message)),
             _ => match struct_level_field(&message) {
                 Some(field) => ApiError::field(field, problem(&message)),
-                None => ApiError::field("body", "is invalid"),
+                None => ApiError::field("body", INVALID),
             },
         }
     })?;
-    json.end().map_err(|_| ApiError::field("body", "is not valid JSON"))?;
+    json.end().map_err(|_| ApiError::field("body", NOT_JSON))?;
     Ok(value)
 }
 
@@ -134,22 +161,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// of the input (which serde quotes for value-level problems) can reach the answer.
 fn problem(serde_message: &str) -> &'static str {
     if serde_message.starts_with("unknown field") {
-        return "is not a field of this request";
+        return UNKNOWN_FIELD;
     } else if serde_message.starts_with("duplicate field") {
-        return "is given more than once";
+        return GIVEN_TWICE;
     } else if serde_message.starts_with("missing field") {
-        return "is required";
+        return REQUIRED;
     }
     // `invalid type: string "<input>", expected u64 at line 1 column 9`: what was expected is
     // the text between serde's last `, expected ` and its position suffix. The input may hold
     // either phrase, so both are searched from the end, and only known answers are used.
     let without_position = serde_message.rsplit_once(" at line ").map_or(serde_message, |(m, _)| m);
     match without_position.rsplit_once(", expected ").map(|(_, expected)| expected) {
-        Some("a string") => "must be a string",
-        Some("a sequence") => "must be a list",
-        Some("a boolean") => "must be true or false",
-        Some("u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize") => "must be a whole number",
-        _ => "is invalid",
+        Some("a string") => NOT_A_STRING,
+        Some("a sequence") => NOT_A_LIST,
+        Some("a boolean") => NOT_A_BOOLEAN,
+        Some("u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize") => NOT_A_WHOLE_NUMBER,
+        _ => INVALID,
     }
 }
 
@@ -165,7 +192,7 @@ fn struct_level_field(serde_message: &str) -> Option<&str> {
 
 /// A required field of a body, present and not null.
 pub(crate) fn required<T>(field: &'static str, value: Option<T>) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::field(field, "is required"))
+    value.ok_or_else(|| ApiError::field(field, REQUIRED))
 }
 
 /// `limit` and `cursor` from the query string.
@@ -233,6 +260,7 @@ mod tests {
         for (json, field, message) in cases {
             let (got_field, got_message) = refusal(json);
             assert_eq!((got_field.as_str(), got_message.as_str()), (field, message), "{json}");
+            assert!(BODY_MESSAGES.contains(&got_message.as_str()));
             assert!(!got_message.contains("secret-value"));
         }
     }

@@ -20,7 +20,7 @@ use crate::{Api, ApiError, Ctx};
 /// `POST /v1/bots/{bot_id}/keys`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+pub(crate) struct CreateKey {
     name: Option<String>,
     expires_at: Option<String>,
     scopes: Option<Vec<String>>,
@@ -29,7 +29,7 @@ struct CreateKey {
 /// `POST .../revoke`: an empty body, `{}`, or why.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RevokeKey {
+pub(crate) struct RevokeKey {
     /// Free text for the audit trail and the key's view, at most 200 characters.
     reason: Option<String>,
 }
@@ -37,7 +37,7 @@ struct RevokeKey {
 /// `POST .../rotate`, every field optional.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RotateKey {
+pub(crate) struct RotateKey {
     /// The new key's expiry; default: the old key's lifetime again, from now.
     expires_at: Option<String>,
     /// How long the old key keeps working; default and maximum `KEY_ROTATION_GRACE_SECONDS`.

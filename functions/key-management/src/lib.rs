@@ -9,12 +9,14 @@
 //! * [`routes`]: the route table, declared once;
 //! * `account`, `bots`, `keys`, `all_keys`, `audit`, `whoami`: one handler per operation;
 //! * [`extract`]: caller, bodies, paging;
+//! * [`bodies`]: every request body, in one list;
 //! * [`views`]: what the API shows;
 //! * [`error`]: what goes wrong, and the one place it becomes a response.
 
 mod account;
 mod all_keys;
 mod audit;
+pub mod bodies;
 mod bots;
 pub mod console;
 pub mod error;
