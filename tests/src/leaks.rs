@@ -28,7 +28,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use aho_corasick::AhoCorasick;
@@ -83,11 +83,24 @@ impl<'a> MakeWriter<'a> for Sink {
     }
 }
 
+/// Set by [`off_for_this_process`].
+static OFF: AtomicBool = AtomicBool::new(false);
+
+/// For a program built on these helpers that is not a test (the race trials): no capture and
+/// no scan. Its logs go nowhere, and it would spend most of its time formatting TRACE lines
+/// and searching them. Call it before anything else; the `it` tests never do.
+pub fn off_for_this_process() {
+    OFF.store(true, Ordering::SeqCst);
+}
+
 /// The process-wide capture, installed on first use (as the global tracing subscriber).
 pub fn install() -> Sink {
     static SINK: OnceLock<Sink> = OnceLock::new();
     SINK.get_or_init(|| {
         let sink = Sink(Arc::default());
+        if OFF.load(Ordering::SeqCst) {
+            return sink;
+        }
         let subscriber =
             nico_keys::telemetry::json_subscriber(sink.clone(), tracing::level_filters::LevelFilter::TRACE);
         tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
@@ -122,6 +135,9 @@ impl KeyForms {
 
 /// Records a key the test run minted: from now on no log may hold it, its secret or its digest.
 pub fn record(raw: &str) {
+    if OFF.load(Ordering::SeqCst) {
+        return;
+    }
     install();
     let key = KeyForms::of(raw);
     let mut registry = registry();
@@ -162,6 +178,9 @@ pub fn log_file(name: &str) -> (PathBuf, std::fs::File) {
 
 /// Panics if any log so far holds any recorded key, secret or digest; says which and where.
 pub fn assert_clean() {
+    if OFF.load(Ordering::SeqCst) {
+        return;
+    }
     let sink = install();
     let (patterns, names, files): (Vec<String>, Vec<String>, Vec<PathBuf>) = {
         let registry = registry();
