@@ -244,6 +244,15 @@ mod tests {
     }
 
     #[test]
+    fn at_most_98_working_keys_per_bot_user_are_accepted() {
+        // A deletion revokes them all in one transaction of at most 100 actions, two of them
+        // the bot user item and the audit entry.
+        assert_eq!(load(&[("MAX_ACTIVE_KEYS_PER_BOT", "98")]).unwrap().limits.max_active_keys, 98);
+        let refused = load(&[("MAX_ACTIVE_KEYS_PER_BOT", "99")]).unwrap_err();
+        assert_eq!(refused.name, "MAX_ACTIVE_KEYS_PER_BOT");
+    }
+
+    #[test]
     fn the_display_name_claim_defaults_to_email_and_is_read() {
         assert_eq!(load(&[]).unwrap().claims.display, "email");
         assert_eq!(load(&[("DISPLAY_NAME_CLAIM", " ")]).unwrap().claims.display, "email", "blank = default");
@@ -261,7 +270,7 @@ mod tests {
             ("KEY_MAX_LIFETIME_DAYS", "0"),
             ("KEY_RETENTION_DAYS", "-1"),
             ("MAX_ACTIVE_KEYS_PER_BOT", "lots"),
-            ("MAX_ACTIVE_KEYS_PER_BOT", "100"),
+            ("MAX_ACTIVE_KEYS_PER_BOT", "99"),
             ("KEY_ROTATION_GRACE_SECONDS", "99999999"),
             ("VERIFY_CACHE_SECONDS", "6"),
             ("VERIFY_CACHE_SECONDS", "0.5"),

@@ -16,8 +16,10 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-/// The crates whose logs follow the configured level.
-const OWN_CRATES: [&str; 4] = ["nico_keys", "authorizer", "key_management", "nico_local"];
+/// The crates whose logs follow the configured level: this one and every binary that sets
+/// logging up here (a test holds the list to the workspace's members).
+const OWN_CRATES: [&str; 6] =
+    ["nico_keys", "authorizer", "key_management", "leak_report", "notifier", "nico_local"];
 
 /// The level asked for in the environment, `info` if none.
 pub fn level_from_env() -> LevelFilter {
@@ -66,4 +68,56 @@ pub fn init_text() {
         .finish()
         .with(filter(level_from_env()))
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    /// The workspace members (`members = [...]` of the root manifest), as directories.
+    fn workspace_members() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("the root Cargo.toml");
+        let list = manifest
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("members"))
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .expect("a one-line members list");
+        let list = list.trim().trim_start_matches('[').trim_end_matches(']');
+        list.split(',').map(|member| root.join(member.trim().trim_matches('"'))).collect()
+    }
+
+    /// A member's crate name as a tracing target (`leak-report` logs as `leak_report`).
+    fn target_of(member: &Path) -> String {
+        let manifest = std::fs::read_to_string(member.join("Cargo.toml")).expect("a member's Cargo.toml");
+        let name = manifest
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("name"))
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .expect("a package name");
+        name.trim().trim_matches('"').replace('-', "_")
+    }
+
+    #[test]
+    fn every_function_and_every_binary_that_logs_here_logs_at_the_configured_level() {
+        let members = workspace_members();
+        assert!(members.len() >= 5, "found only {members:?}; is the reading stale?");
+        let info = filter(LevelFilter::INFO);
+        let mut checked = Vec::new();
+        for member in &members {
+            let main = std::fs::read_to_string(member.join("src/main.rs")).unwrap_or_default();
+            let function = member.parent().is_some_and(|parent| parent.ends_with("functions"));
+            if function || main.contains("telemetry::init_") {
+                let target = target_of(member);
+                assert!(info.would_enable(&target, &tracing::Level::INFO), "{target}: info lines dropped");
+                checked.push(target);
+            }
+        }
+        assert!(checked.len() >= 5, "checked only {checked:?}");
+        assert!(info.would_enable("nico_keys", &tracing::Level::INFO));
+        // Everything else stays at warn, whatever is asked for.
+        assert!(!filter(LevelFilter::TRACE).would_enable("aws_sdk_dynamodb", &tracing::Level::INFO));
+    }
 }

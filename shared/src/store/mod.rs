@@ -525,7 +525,8 @@ pub type RaceHook = Arc<dyn Fn(RacePoint) -> Pin<Box<dyn Future<Output = ()> + S
 
 /// The most working keys a bot user can ever have, whatever `MAX_ACTIVE_KEYS_PER_BOT` says:
 /// deleting a bot user revokes them all in one DynamoDB transaction, which holds at most 100
-/// actions, two of them the bot user item and the change's audit entry.
+/// actions, two of them the bot user item and the change's audit entry. The template's
+/// `MaxActiveKeysPerBot` allows no more (the infra test holds its `MaxValue` to this).
 pub const MAX_WORKING_KEYS: u32 = 98;
 
 /// Whether one more working key fits under the cap, given the bot user's keys. A rotation

@@ -1,6 +1,7 @@
 //! The SAM template (`infra/template.yaml`) read offline and held to the code: the table is
-//! the one the store expects, IAM is least privilege, every setting reaches both functions
-//! from a parameter, and authorizer results are not cached unless a deployer asks.
+//! the one the store expects, IAM is least privilege, every API stage is throttled, every
+//! setting reaches both functions from a parameter, and authorizer results are not cached
+//! unless a deployer asks.
 //!
 //! The template is read through [`Template`], in long form whichever tag style it is written
 //! in. Deployability itself (schema, SAM transform, the build) is `scripts/check-infra`'s job.
@@ -412,9 +413,16 @@ fn leak_reports_are_a_public_route_of_a_function_that_can_only_read_revoke_audit
         .iter()
         .find(|s| actions(s) == BTreeSet::from(["dynamodb:UpdateItem".to_owned()]))
         .expect("an UpdateItem statement");
+    // The revocation in its transaction: key items, the code's own list of what it touches and
+    // names, nothing returned.
     assert_eq!(
-        writes["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], key_items,
-        "key items only"
+        writes["Condition"],
+        json!({
+            "ForAllValues:StringLike": { "dynamodb:LeadingKeys": key_items },
+            "ForAllValues:StringEquals": { "dynamodb:Attributes": items::KEY_REVOCATION_ATTRIBUTES },
+            "StringEqualsIfExists": { "dynamodb:ReturnValues": "NONE" },
+        }),
+        "the leak-report function may only revoke key items"
     );
     let audit = dynamodb
         .iter()
@@ -656,17 +664,80 @@ fn the_management_api_logs_every_call_with_the_caller_route_and_status_and_keeps
     }
 }
 
+/// API Gateway resources the test below cannot read the throttling of: every API is one of
+/// SAM's, whose stage settings it checks.
+const UNCHECKED_API_TYPES: [&str; 4] = [
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Stage",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+];
+
 #[test]
-fn the_example_apis_are_throttled_by_parameters() {
+fn every_api_stage_is_throttled_by_parameters() {
     let template = Template::project();
-    let resources = template.resources();
-    let http = &resources["ExampleHttpApi"]["Properties"]["DefaultRouteSettings"];
-    let rest = &resources["ExampleRestApi"]["Properties"]["MethodSettings"][0];
-    assert_eq!((&rest["ResourcePath"], &rest["HttpMethod"]), (&json!("/*"), &json!("*")));
-    for settings in [http, rest] {
-        assert_eq!(settings["ThrottlingRateLimit"], reference("ExampleApiThrottleRateLimit"));
-        assert_eq!(settings["ThrottlingBurstLimit"], reference("ExampleApiThrottleBurstLimit"));
+    for kind in UNCHECKED_API_TYPES {
+        assert!(template.of_type(kind).is_empty(), "a {kind} escapes the throttling check");
     }
+    // A function event without an API id makes SAM create an implicit API, unthrottled.
+    for (id, function) in template.of_type("AWS::Serverless::Function") {
+        for (name, event) in function["Properties"]["Events"].as_object().into_iter().flatten() {
+            let (api, kind) = match event["Type"].as_str() {
+                Some("HttpApi") => (&event["Properties"]["ApiId"], "AWS::Serverless::HttpApi"),
+                Some("Api") => (&event["Properties"]["RestApiId"], "AWS::Serverless::Api"),
+                _ => continue,
+            };
+            let api = api["Ref"].as_str().unwrap_or_else(|| panic!("{id}.{name}: an implicit API"));
+            assert_eq!(template.resources()[api]["Type"], kind, "{id}.{name}");
+        }
+    }
+    // Each stage: HTTP APIs by their default route settings, REST APIs by the settings of
+    // every method ("/*", "*"); both limits from parameters.
+    let mut throttled = BTreeMap::new();
+    for (api, resource) in template.of_type("AWS::Serverless::HttpApi") {
+        throttled.insert(api, &resource["Properties"]["DefaultRouteSettings"]);
+    }
+    for (api, resource) in template.of_type("AWS::Serverless::Api") {
+        let every_method = list(&resource["Properties"]["MethodSettings"])
+            .into_iter()
+            .position(|s| s["ResourcePath"] == "/*" && s["HttpMethod"] == "*")
+            .unwrap_or_else(|| panic!("{api}: no MethodSettings for every method"));
+        throttled.insert(api, &resource["Properties"]["MethodSettings"][every_method]);
+    }
+    let mut limits = BTreeMap::new();
+    for (api, settings) in &throttled {
+        let parameter = |setting: &str| {
+            let name = settings[setting]["Ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{api}: {setting} is {}, not a parameter", settings[setting]));
+            let declared = &template.parameters()[name];
+            assert_eq!(declared["Type"], "Number", "{name}");
+            assert!(declared["MinValue"].as_u64() >= Some(1), "{name}: 0 would close the API");
+            (name, declared["Default"].as_u64().expect("a default"))
+        };
+        let (rate, burst) = (parameter("ThrottlingRateLimit"), parameter("ThrottlingBurstLimit"));
+        assert!(burst.1 >= rate.1, "{api}: a burst ({}) below the rate ({})", burst.1, rate.1);
+        limits.insert(*api, (rate.0, burst.0));
+    }
+    assert_eq!(
+        limits,
+        BTreeMap::from([
+            ("ExampleHttpApi", ("ExampleApiThrottleRateLimit", "ExampleApiThrottleBurstLimit")),
+            ("ExampleRestApi", ("ExampleApiThrottleRateLimit", "ExampleApiThrottleBurstLimit")),
+            ("ManagementApi", ("ManagementApiThrottleRateLimit", "ManagementApiThrottleBurstLimit")),
+        ]),
+        "the management API has its own pair: raising the example APIs' leaves it alone"
+    );
+}
+
+#[test]
+fn the_working_key_cap_parameter_allows_what_one_deletion_can_revoke_and_no_more() {
+    let template = Template::project();
+    let (id, management) = template.function(MANAGEMENT);
+    let name = template.parameter_behind(id, management, "MAX_ACTIVE_KEYS_PER_BOT");
+    let parameter = &template.parameters()[name];
+    assert_eq!(parameter["MaxValue"], json!(nico_keys::store::MAX_WORKING_KEYS), "{name}");
+    assert_eq!(parameter["MinValue"], json!(1), "{name}");
 }
 
 #[test]

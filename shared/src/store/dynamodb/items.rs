@@ -371,10 +371,29 @@ pub fn expiry_index_attributes() -> &'static [&'static str] {
     })
 }
 
-/// The attributes the authorizer's last-used write touches, the key attributes and those its
-/// condition names included: its IAM policy allows `UpdateItem` on exactly these
-/// (`dynamodb:Attributes`; the infra test holds the template to this list).
-pub const LAST_USED_ATTRIBUTES: [&str; 4] = ["pk", "sk", "last_used_at", "last_used_ip"];
+/// The attributes the authorizer's last-used write touches: the key, and those its update and
+/// its condition name. The store builds that write from this list, and the authorizer's IAM
+/// policy allows `UpdateItem` on exactly these (`dynamodb:Attributes`; the infra test holds
+/// the template to this list).
+pub const LAST_USED_ATTRIBUTES: [&str; 4] =
+    [table::PARTITION_KEY, table::SORT_KEY, "last_used_at", "last_used_ip"];
+
+/// The attributes one key's revocation touches (the store's `revoke_key_by`, which the
+/// management API and the leak reports share): the key, what it sets and removes, and what its
+/// condition checks. The leak-report function's IAM policy allows `UpdateItem` on exactly these
+/// (`dynamodb:Attributes`; the infra test holds the template to this list, the store's tests
+/// hold the write to it).
+pub const KEY_REVOCATION_ATTRIBUTES: [&str; 9] = [
+    table::PARTITION_KEY,
+    table::SORT_KEY,
+    "team_id",
+    "revoked_at",
+    "revoked_by",
+    "revoked_reason",
+    table::TTL_ATTRIBUTE,
+    table::EXPIRY_BUCKET_ATTRIBUTE,
+    "bot_deleted_at",
+];
 
 /// Names as stored: read back without today's length limit.
 mod stored_name {
@@ -523,6 +542,14 @@ mod tests {
             credential_projection(),
             "team_id, scopes, expires_at, revoked_at, secret_hash, last_used_at"
         );
+    }
+
+    #[test]
+    fn the_attribute_lists_of_iam_policies_name_key_item_attributes() {
+        let declared = serde_aux::serde_introspection::serde_introspect::<KeyItem>();
+        for name in LAST_USED_ATTRIBUTES.iter().chain(&KEY_REVOCATION_ATTRIBUTES) {
+            assert!(declared.contains(name), "{name} is not an attribute of a key item");
+        }
     }
 
     #[test]

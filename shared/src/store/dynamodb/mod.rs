@@ -15,16 +15,18 @@
 //! * **A team only reaches its own bot users** because their items live in the team's
 //!   partition; key items carry `team_id`, and every key operation checks it.
 //! * **A bot user's keys are one partition**, read with a strongly consistent `Query`, so
-//!   listing, counting and the deletion sweep see a key the moment it was written (an index
-//!   would only be eventually consistent).
+//!   listing, counting and a deletion see a key the moment it was written (an index would only
+//!   be eventually consistent).
 //! * **The bot user item serialises key changes.** Creating or rotating a key is a transaction
 //!   that also updates the bot user item, on condition that it is not deleted (and, for a
 //!   create, that `key_version` is still the one seen when the active keys were counted).
-//!   Deleting a bot user updates the same item first. DynamoDB orders writes to one item, so
-//!   either the create commits first, and the deletion's sweep (a strongly consistent query
-//!   after the mark) finds and revokes the key, or the mark comes first and the create fails.
-//!   Two creates counting at once cannot both pass the cap: the second one's `key_version`
-//!   condition fails, and it counts again.
+//!   Deleting a bot user is one transaction too (`bot_writes`): the bot user's mark, on
+//!   condition that `key_version` is still the one seen when its keys were read, the
+//!   revocation of every working key read, and the audit entry. DynamoDB orders writes to one
+//!   item, so either the create commits first, and the deletion's condition fails and it reads
+//!   again (finding the new key), or the mark comes first and the create fails. Two creates
+//!   counting at once cannot both pass the cap: the second one's `key_version` condition
+//!   fails, and it counts again.
 //! * **Revocation is a transaction of two actions**: the key's conditional update
 //!   (`attribute_not_exists(revoked_at)`), so it happens once and can never be undone, and its
 //!   audit entry. The key is read first (its name goes into the entry, and a repeat is answered
@@ -49,6 +51,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -234,6 +237,73 @@ impl DynamoStore {
             .build()
             .map_err(built)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// One key's revocation, as `revoke_key_by` sends it in its transaction: on condition that
+    /// the key is the team's, not revoked and not its deleted bot user's. It touches only
+    /// [`items::KEY_REVOCATION_ATTRIBUTES`] (what the leak-report function's IAM policy allows)
+    /// and asks for nothing back.
+    fn key_revocation(
+        &self,
+        team: &TeamId,
+        bot: BotId,
+        key: KeyId,
+        by: &Subject,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Update, StoreError> {
+        let mut set = "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl".to_owned();
+        if reason.is_some() {
+            set.push_str(", revoked_reason = :reason");
+        }
+        // A revoked key leaves the expiry index (`expiry`): it will never be warned about.
+        set.push_str(" REMOVE expiry_bucket");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::key(bot, key).into_item()))
+            .update_expression(set)
+            .condition_expression(
+                "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
+                 AND attribute_not_exists(bot_deleted_at)",
+            )
+            .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", time_value(now))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
+            .expression_attribute_values(":ttl", number(self.purge_at(now)))
+            .expression_attribute_values(":team", AttributeValue::S(team.to_string()));
+        if let Some(reason) = reason {
+            update = update.expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()));
+        }
+        update.build().map_err(built)
+    }
+
+    /// The authorizer's last-used write, as sent: built from [`items::LAST_USED_ATTRIBUTES`]
+    /// alone (what its IAM policy allows), on condition that the stored use is older than the
+    /// window, returning nothing (`ReturnValues` `NONE`). Without an address the stored one is
+    /// removed, so a time is never shown with another use's address.
+    fn last_used_update(&self, bot: BotId, key: KeyId, used: &KeyUse) -> UpdateItemFluentBuilder {
+        let [pk, _, at, ip] = items::LAST_USED_ATTRIBUTES;
+        let set = match used.ip {
+            Some(_) => format!("SET {at} = :at, {ip} = :ip"),
+            None => format!("SET {at} = :at REMOVE {ip}"),
+        };
+        let mut values = std::collections::HashMap::from([
+            (":at".to_owned(), time_value(used.at)),
+            (":stale".to_owned(), time_value(used.stale_before())),
+        ]);
+        if let Some(address) = used.ip {
+            values.insert(":ip".to_owned(), AttributeValue::S(address.to_string()));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ItemKey::key(bot, key).into_item()))
+            .update_expression(set)
+            .condition_expression(format!(
+                "attribute_exists({pk}) AND (attribute_not_exists({at}) OR {at} < :stale)"
+            ))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::None)
     }
 }
 
@@ -443,29 +513,7 @@ impl KeyStore for DynamoStore {
                 Revocable::Yes => found.ok_or(StoreError::KeyNotFound)?.key,
             };
             self.race_point(RacePoint::Revoke).await;
-            let mut set = "SET revoked_at = :now, revoked_by = :by, #ttl = :ttl".to_owned();
-            if reason.is_some() {
-                set.push_str(", revoked_reason = :reason");
-            }
-            // A revoked key leaves the expiry index (`expiry`): it will never be warned about.
-            set.push_str(" REMOVE expiry_bucket");
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(ItemKey::key(bot, key).into_item()))
-                .update_expression(set)
-                .condition_expression(
-                    "attribute_exists(pk) AND team_id = :team AND attribute_not_exists(revoked_at) \
-                     AND attribute_not_exists(bot_deleted_at)",
-                )
-                .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", time_value(now))
-                .expression_attribute_values(":by", AttributeValue::S(by.to_string()))
-                .expression_attribute_values(":ttl", number(self.purge_at(now)))
-                .expression_attribute_values(":team", AttributeValue::S(team.to_string()));
-            if let Some(reason) = &reason {
-                update = update.expression_attribute_values(":reason", AttributeValue::S(reason.clone()));
-            }
-            let update = update.build().map_err(built)?;
+            let update = self.key_revocation(team, bot, key, by, reason.as_deref(), now)?;
             let entry = Entry::key_revoked(&BotUser::from(bot_item), &current, revocation, now);
             match self.transact(vec![update_item(update), self.put_entry(&entry)?]).await? {
                 Ok(()) => {
@@ -570,41 +618,11 @@ impl CredentialStore for DynamoStore {
         Ok(item.map(Credential::from))
     }
 
-    /// Touches only [`items::LAST_USED_ATTRIBUTES`] and returns nothing (`ReturnValues`
-    /// `NONE`): what the authorizer's IAM policy allows, and no more. Without an address the
-    /// stored one is removed, so a time is never shown with another use's address.
     async fn record_use(&self, bot: BotId, key: KeyId, used: &KeyUse) -> Result<bool, StoreError> {
-        let set = match used.ip {
-            Some(_) => "SET last_used_at = :at, last_used_ip = :ip",
-            None => "SET last_used_at = :at REMOVE last_used_ip",
-        };
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ItemKey::key(bot, key).into_item()))
-            .update_expression(set)
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :stale)",
-            )
-            .return_values(ReturnValue::None);
-        let mut values = std::collections::HashMap::from([
-            (":at".to_owned(), time_value(used.at)),
-            (":stale".to_owned(), time_value(used.stale_before())),
-        ]);
-        if let Some(ip) = used.ip {
-            values.insert(":ip".to_owned(), AttributeValue::S(ip.to_string()));
-        }
         // One attempt: the caller's budget is smaller than a retry's backoff would need.
         let one_attempt = aws_sdk_dynamodb::config::Builder::new()
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
-        match update
-            .set_expression_attribute_values(Some(values))
-            .customize()
-            .config_override(one_attempt)
-            .send()
-            .await
-        {
+        match self.last_used_update(bot, key, used).customize().config_override(one_attempt).send().await {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
@@ -622,5 +640,126 @@ async fn backoff(attempt: u32) {
         let _ = getrandom::fill(&mut jitter);
         let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
         tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writes whose IAM policies list the attributes they may touch (`dynamodb:Attributes`
+    //! counts the key and every attribute the update and its condition name), read as they are
+    //! sent: a write naming one more attribute than its list would be refused in AWS on every
+    //! call, and moto checks no IAM, so only these tests would notice.
+
+    use std::collections::{BTreeSet, HashMap};
+
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+
+    use super::*;
+    use crate::model::SourceIp;
+
+    /// The top-level attributes an expression names, `#placeholders` resolved through `names`.
+    fn attributes_named(expression: &str, names: Option<&HashMap<String, String>>) -> BTreeSet<String> {
+        const WORDS: [&str; 17] = [
+            "SET",
+            "REMOVE",
+            "ADD",
+            "DELETE",
+            "AND",
+            "OR",
+            "NOT",
+            "BETWEEN",
+            "IN",
+            "attribute_exists",
+            "attribute_not_exists",
+            "attribute_type",
+            "begins_with",
+            "contains",
+            "size",
+            "if_not_exists",
+            "list_append",
+        ];
+        expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '#' | ':' | '.' | '[' | ']')))
+            .filter(|token| !token.is_empty() && !token.starts_with(':'))
+            .map(|path| path.split(['.', '[']).next().unwrap_or(path))
+            .filter(|token| !WORDS.iter().any(|word| word.eq_ignore_ascii_case(token)))
+            .map(|token| {
+                if !token.starts_with('#') {
+                    return token.to_owned();
+                }
+                let name = names.and_then(|names| names.get(token));
+                name.unwrap_or_else(|| panic!("{token} is not bound in {expression}")).clone()
+            })
+            .collect()
+    }
+
+    /// A store whose client is never sent anything: these tests only build requests.
+    fn offline_store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        DynamoStore::new(Client::from_conf(config), "keys", Duration::from_secs(86_400))
+    }
+
+    fn listed(attributes: &[&str]) -> BTreeSet<String> {
+        attributes.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_attribute_reader_finds_paths_placeholders_and_conditions() {
+        let names = HashMap::from([("#t".to_owned(), "ttl".to_owned())]);
+        assert_eq!(
+            attributes_named("SET a = :x, #t = :y REMOVE b.c[0] ADD n :one", Some(&names)),
+            listed(&["a", "ttl", "b", "n"])
+        );
+        assert_eq!(
+            attributes_named("attribute_exists(pk) AND (attribute_not_exists(x) OR x < :y)", None),
+            listed(&["pk", "x"])
+        );
+    }
+
+    #[test]
+    fn the_last_used_write_names_exactly_its_listed_attributes_and_returns_nothing() {
+        let store = offline_store();
+        let now = Utc::now();
+        let (bot, key) = (BotId::generate(now), KeyId::generate(now));
+        let mut named = BTreeSet::new();
+        for ip in [SourceIp::parse("203.0.113.7"), None] {
+            let used = KeyUse { at: now, ip, window: Duration::from_secs(900) };
+            let update = store.last_used_update(bot, key, &used);
+            let names = update.get_expression_attribute_names().as_ref();
+            named.extend(update.get_key().as_ref().expect("a key").keys().cloned());
+            named.extend(attributes_named(
+                update.get_update_expression().as_deref().expect("an update"),
+                names,
+            ));
+            named.extend(attributes_named(
+                update.get_condition_expression().as_deref().expect("a condition"),
+                names,
+            ));
+            assert_eq!(update.get_return_values(), &Some(ReturnValue::None), "{ip:?}");
+        }
+        assert_eq!(named, listed(&items::LAST_USED_ATTRIBUTES));
+    }
+
+    #[test]
+    fn a_key_revocation_names_exactly_its_listed_attributes_and_asks_for_nothing_back() {
+        let store = offline_store();
+        let now = Utc::now();
+        let team = TeamId::parse("team-a").unwrap();
+        let by = Subject::parse("owner-1").unwrap();
+        let mut named = BTreeSet::new();
+        for reason in [Some("found in public"), None] {
+            let update = store
+                .key_revocation(&team, BotId::generate(now), KeyId::generate(now), &by, reason, now)
+                .unwrap();
+            let names = update.expression_attribute_names();
+            named.extend(update.key().keys().cloned());
+            named.extend(attributes_named(update.update_expression(), names));
+            named.extend(attributes_named(update.condition_expression().expect("a condition"), names));
+            assert!(update.return_values_on_condition_check_failure().is_none(), "{reason:?}");
+        }
+        assert_eq!(named, listed(&items::KEY_REVOCATION_ATTRIBUTES));
     }
 }
