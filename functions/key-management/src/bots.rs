@@ -177,7 +177,7 @@ impl<S: Store> Api<S> {
 
 /// A person's account (their `sub`) named in a request, as the identity provider's claims are
 /// read: opaque, but printable and without invisible formatting characters.
-pub(crate) fn account_field(value: &str) -> Result<Subject, ApiError> {
+fn account_field(value: &str) -> Result<Subject, ApiError> {
     Subject::parse_given(value).map_err(|e| ApiError::field("account", e))
 }
 
