@@ -76,28 +76,28 @@ mod tests {
 
     use super::*;
 
+    /// The value of the first one-line `key = value` of the manifest in `dir`.
+    fn manifest_value(dir: &Path, key: &str) -> String {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("a Cargo.toml");
+        let value = manifest
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(key))
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+            .unwrap_or_else(|| panic!("no one-line {key} in {}", dir.display()));
+        value.trim().to_owned()
+    }
+
     /// The workspace members (`members = [...]` of the root manifest), as directories.
     fn workspace_members() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
-        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("the root Cargo.toml");
-        let list = manifest
-            .lines()
-            .find_map(|line| line.trim().strip_prefix("members"))
-            .and_then(|rest| rest.trim_start().strip_prefix('='))
-            .expect("a one-line members list");
-        let list = list.trim().trim_start_matches('[').trim_end_matches(']');
+        let list = manifest_value(root, "members");
+        let list = list.trim_start_matches('[').trim_end_matches(']');
         list.split(',').map(|member| root.join(member.trim().trim_matches('"'))).collect()
     }
 
     /// A member's crate name as a tracing target (`leak-report` logs as `leak_report`).
     fn target_of(member: &Path) -> String {
-        let manifest = std::fs::read_to_string(member.join("Cargo.toml")).expect("a member's Cargo.toml");
-        let name = manifest
-            .lines()
-            .find_map(|line| line.trim().strip_prefix("name"))
-            .and_then(|rest| rest.trim_start().strip_prefix('='))
-            .expect("a package name");
-        name.trim().trim_matches('"').replace('-', "_")
+        manifest_value(member, "name").trim_matches('"').replace('-', "_")
     }
 
     #[test]

@@ -134,13 +134,18 @@ impl Intercept for Recorder {
     }
 }
 
-#[tokio::test]
-async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
-    let w = World::dynamodb().await;
+/// A store on the world's table whose every request is recorded as sent.
+fn recorded_store(w: &World<DynamoStore>) -> (DynamoStore, Recorder) {
     let Backing::Dynamo { client, table } = &w.backing else { unreachable!() };
     let recorder = Recorder::default();
     let recorded = Client::from_conf(client.config().to_builder().interceptor(recorder.clone()).build());
-    let store = DynamoStore::new(recorded, table, w.limits.retention);
+    (DynamoStore::new(recorded, table, w.limits.retention), recorder)
+}
+
+#[tokio::test]
+async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
+    let w = World::dynamodb().await;
+    let (store, recorder) = recorded_store(&w);
 
     let bot = w.bot().await;
     let (new, raw) = w.new_key(&bot, TimeDelta::days(1));
@@ -182,10 +187,7 @@ async fn every_read_the_store_sends_asks_for_a_strongly_consistent_read() {
 #[tokio::test]
 async fn a_committed_change_is_answered_without_reading_again() {
     let w = World::dynamodb().await;
-    let Backing::Dynamo { client, table } = &w.backing else { unreachable!() };
-    let recorder = Recorder::default();
-    let recorded = Client::from_conf(client.config().to_builder().interceptor(recorder.clone()).build());
-    let store = DynamoStore::new(recorded, table, w.limits.retention);
+    let (store, recorder) = recorded_store(&w);
     let last_request = || recorder.0.lock().unwrap().last().map(|(operation, _)| operation.clone());
     let committed = Some("DynamoDB_20120810.TransactWriteItems".to_owned());
 
