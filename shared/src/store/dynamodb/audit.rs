@@ -9,11 +9,11 @@
 //! 4 KB of each call, so an unfiltered page of 20 events is about 3 read units, and a page whose
 //! filters match little costs at most about 15 read units per 200 small entries read.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
+use super::DynamoStore;
 use super::items::{ENTRY_PREFIX, EntryItem, audit_partition};
-use super::wire::{built, decode, encode, sdk};
-use super::{DynamoStore, table};
+use super::wire::{built, encode};
 use crate::audit::{AuditPage, AuditQuery, Entry, EventRef, MAX_ENTRIES_PER_PAGE, PageBuilder};
 use crate::ids::EventId;
 use crate::model::TeamId;
@@ -52,33 +52,19 @@ impl AuditStore for DynamoStore {
         let high = bound(after.map(|after| after.entry), "~");
         let low = bound(query.lowest_entry(), "");
         let mut builder = PageBuilder::new(query, after, limit);
-        let mut start = None;
+        let pk = audit_partition(team);
+        let mut after_sk = None;
         loop {
             let wanted = i32::try_from(builder.wanted().min(MAX_ENTRIES_PER_PAGE)).unwrap_or(100);
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .scan_index_forward(false)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-                .expression_attribute_values(":pk", AttributeValue::S(audit_partition(team)))
-                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                .expression_attribute_values(":high", AttributeValue::S(high.clone()))
-                .set_exclusive_start_key(start)
-                .limit(wanted)
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in output.items.unwrap_or_default() {
-                let EntryItem { entry, .. } = decode(item)?;
+            let (items, next) =
+                self.query_newest_first::<EntryItem>(&pk, (&low, &high), after_sk, wanted).await?;
+            for EntryItem { entry, .. } in items {
                 if !builder.offer(&entry) {
                     return Ok(builder.finish(false));
                 }
             }
-            match output.last_evaluated_key {
-                Some(last) if last.contains_key(table::SORT_KEY) => start = Some(last),
-                Some(_) => return Err(StoreError::unavailable("a query's LastEvaluatedKey has no sort key")),
+            match next {
+                Some(sk) => after_sk = Some(sk),
                 None => return Ok(builder.finish(true)),
             }
         }

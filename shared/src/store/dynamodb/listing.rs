@@ -2,13 +2,11 @@
 //! team's partition on every page, then each one's key partition newest first, a few at a time.
 //! Why this shape, and the reads per page: [`crate::store::listing`].
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
+use super::DynamoStore;
 use super::items::{BOT_PREFIX, BotItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, team_partition};
-use super::wire::{decode, sdk};
-use super::{DynamoStore, table};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, TeamId};
 use crate::store::listing::{KeyListing, KeyQuery, PARTITIONS_IN_FLIGHT, PartitionRead, merge_newest_first};
@@ -76,40 +74,25 @@ impl DynamoStore {
         let pk = bot_partition(bot);
         // Key item sort keys are `KEY#` and 16 base62 characters, all below `~`.
         let upper = before.map_or_else(|| format!("{KEY_PREFIX}~"), |id| format!("{KEY_PREFIX}{id}"));
-        let mut start = None;
+        let mut after = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .scan_index_forward(false)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lower AND :upper")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":lower", AttributeValue::S(KEY_PREFIX.to_owned()))
-                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
-                .set_exclusive_start_key(start)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(sdk)?;
-            let keys: Vec<ApiKey> = output
-                .items
-                .unwrap_or_default()
+            let (items, next) = self
+                .query_newest_first::<KeyItem>(
+                    &pk,
+                    (KEY_PREFIX, &upper),
+                    after,
+                    i32::try_from(limit).unwrap_or(i32::MAX),
+                )
+                .await?;
+            let keys: Vec<ApiKey> = items
                 .into_iter()
-                .map(decode::<KeyItem>)
-                .map(|item| item.map(|item| KeyRecord::from(item).key))
-                .filter(|key| !matches!(key, Ok(key) if Some(key.id) == before))
-                .collect::<Result<_, _>>()?;
-            start = output.last_evaluated_key;
-            if let Some(last) = &start
-                && !matches!(last.get(table::SORT_KEY), Some(AttributeValue::S(_)))
-            {
-                return Err(StoreError::unavailable("a query's LastEvaluatedKey has no sort key"));
-            }
+                .map(|item| KeyRecord::from(item).key)
+                .filter(|key| Some(key.id) != before)
+                .collect();
+            after = next;
             // An empty page that says "more" (only the cursor's own item was read) reads on.
-            if !keys.is_empty() || start.is_none() {
-                return Ok((keys, start.is_some()));
+            if !keys.is_empty() || after.is_none() {
+                return Ok((keys, after.is_some()));
             }
         }
     }

@@ -49,6 +49,7 @@ mod wire;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -186,15 +187,36 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk)?;
-        let next = match output.last_evaluated_key {
-            Some(mut last) => match last.remove(table::SORT_KEY) {
-                Some(AttributeValue::S(sk)) => Some(sk),
-                _ => return Err(StoreError::unavailable("a query's LastEvaluatedKey has no sort key")),
-            },
-            None => None,
-        };
-        let items = output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_, _>>()?;
-        Ok((items, next))
+        page_of(output)
+    }
+
+    /// One page of the items of a partition whose sort keys lie between `low` and `high` (both
+    /// included), highest first, strongly consistent, starting after `after` (an `sk`).
+    /// Returns the items and where the next page starts, if DynamoDB says there is one.
+    pub(super) async fn query_newest_first<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        (low, high): (&str, &str),
+        after: Option<String>,
+        limit: i32,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let start = after.map(|sk| ItemKey { pk: pk.to_owned(), sk }.into_item());
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":low", AttributeValue::S(low.to_owned()))
+            .expression_attribute_values(":high", AttributeValue::S(high.to_owned()))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(sdk)?;
+        page_of(output)
     }
 
     /// Every key of a bot user, strongly consistent, following pages to the end.
@@ -641,6 +663,20 @@ async fn backoff(attempt: u32) {
         let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
+}
+
+/// A query's items, decoded, and the sort key of the last one read if DynamoDB says there is
+/// more.
+fn page_of<T: DeserializeOwned>(output: QueryOutput) -> Result<(Vec<T>, Option<String>), StoreError> {
+    let next = match output.last_evaluated_key {
+        Some(mut last) => match last.remove(table::SORT_KEY) {
+            Some(AttributeValue::S(sk)) => Some(sk),
+            _ => return Err(StoreError::unavailable("a query's LastEvaluatedKey has no sort key")),
+        },
+        None => None,
+    };
+    let items = output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_, _>>()?;
+    Ok((items, next))
 }
 
 #[cfg(test)]
