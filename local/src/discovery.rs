@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use leak_report::fetch::Fetcher;
 use serde_json::Value;
 
 use crate::jwt::Verifier;
@@ -21,32 +18,12 @@ const MAX_DOCUMENT: usize = 1024 * 1024;
 /// The verifier of the tokens of the issuer whose discovery document is at `discovery_url`,
 /// for `audiences`. The document's `issuer` must be the one the URL is discovery of.
 pub async fn verifier(discovery_url: &str, audiences: Vec<String>) -> Result<Verifier, String> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| format!("no root certificates: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let fetcher = Fetcher::new()?;
     let get = |url: String| {
-        let client = client.clone();
+        let fetcher = fetcher.clone();
         async move {
-            let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-            let fetch = async {
-                let response = client.get(uri).await.map_err(|e| format!("{url}: {}", causes(&e)))?;
-                if !response.status().is_success() {
-                    return Err(format!("{url}: HTTP {}", response.status()));
-                }
-                let body = Limited::new(response.into_body(), MAX_DOCUMENT)
-                    .collect()
-                    .await
-                    .map_err(|e| format!("{url}: {e}"))?
-                    .to_bytes();
-                serde_json::from_slice::<Value>(&body).map_err(|e| format!("{url}: not JSON: {e}"))
-            };
-            tokio::time::timeout(TIMEOUT, fetch)
-                .await
-                .map_err(|_| format!("{url}: no answer in {TIMEOUT:?}"))?
+            let body = fetcher.get(&url, TIMEOUT, MAX_DOCUMENT).await?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| format!("{url}: not JSON: {e}"))
         }
     };
     let document = get(discovery_url.to_owned()).await?;
@@ -66,18 +43,6 @@ pub async fn verifier(discovery_url: &str, audiences: Vec<String>) -> Result<Ver
         .ok_or_else(|| format!("{discovery_url}: no jwks_uri in the discovery document"))?;
     let jwks = get(jwks_uri.to_owned()).await?;
     Verifier::new(issuer, audiences, &jwks).map_err(|e| format!("{jwks_uri}: {e}"))
-}
-
-/// An error with its causes: the HTTP client's own says little ("client error (Connect)").
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Where `issuer`'s discovery document is (an issuer may end with `/`, as Auth0's do).

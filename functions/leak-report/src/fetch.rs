@@ -16,39 +16,67 @@ const MAX_DOCUMENT: usize = 256 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-pub struct HttpsSource {
-    url: hyper::Uri,
-    client: Client<Https, Empty<Bytes>>,
-}
+/// A client for small documents over HTTPS (or `http://`, for a test's local server), trusting
+/// the system's roots. The local runner fetches an identity provider's documents with it too.
+#[derive(Clone)]
+pub struct Fetcher(Client<Https, Empty<Bytes>>);
 
-impl HttpsSource {
-    /// A source for `url` (`https://`, or `http://` for a test's local server).
-    pub fn new(url: &str) -> Result<Self, String> {
-        let url: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+impl Fetcher {
+    pub fn new() -> Result<Self, String> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| format!("no root certificates: {e}"))?
             .https_or_http()
             .enable_http1()
             .build();
-        Ok(Self { url, client: Client::builder(TokioExecutor::new()).build(connector) })
+        Ok(Self(Client::builder(TokioExecutor::new()).build(connector)))
+    }
+
+    /// The body of a successful `GET url`, at most `max` bytes, within `timeout`; an error
+    /// names the URL and says why, with its causes (the client's own message says little).
+    pub async fn get(&self, url: &str, timeout: Duration, max: usize) -> Result<Bytes, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let fetch = async {
+            let response = self.0.get(uri).await.map_err(|e| format!("{url}: {}", causes(&e)))?;
+            if !response.status().is_success() {
+                return Err(format!("{url}: HTTP {}", response.status()));
+            }
+            let body = Limited::new(response.into_body(), max).collect().await;
+            Ok(body.map_err(|e| format!("{url}: {e}"))?.to_bytes())
+        };
+        tokio::time::timeout(timeout, fetch).await.map_err(|_| format!("{url}: no answer in {timeout:?}"))?
+    }
+}
+
+/// An error with its causes.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// GitHub's key set at `GITHUB_KEYS_URL`.
+pub struct HttpsSource {
+    url: String,
+    fetcher: Fetcher,
+}
+
+impl HttpsSource {
+    /// A source for `url` (`https://`, or `http://` for a test's local server).
+    pub fn new(url: &str) -> Result<Self, String> {
+        url.parse::<hyper::Uri>().map_err(|e| format!("{url}: {e}"))?;
+        Ok(Self { url: url.to_owned(), fetcher: Fetcher::new()? })
     }
 }
 
 impl KeySource for HttpsSource {
     async fn fetch(&self) -> Result<String, String> {
-        let fetch = async {
-            let response = self.client.get(self.url.clone()).await.map_err(|e| e.to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("HTTP {}", response.status()));
-            }
-            let body = Limited::new(response.into_body(), MAX_DOCUMENT)
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8".to_owned())
-        };
-        tokio::time::timeout(TIMEOUT, fetch).await.map_err(|_| format!("no answer in {TIMEOUT:?}"))?
+        let body = self.fetcher.get(&self.url, TIMEOUT, MAX_DOCUMENT).await?;
+        String::from_utf8(body.to_vec()).map_err(|_| format!("{}: not UTF-8", self.url))
     }
 }
