@@ -244,15 +244,20 @@ impl<S: CredentialStore> Authorizer<S> {
             _ if unsafe_path => Err(Verdict::Denied(Reason::UnsafePath)),
             None => Err(Verdict::Denied(Reason::MissingBearer)),
             Some(Err(e)) => Err(Verdict::Denied(Reason::Rejected(Rejection::Format(e)))),
-            Some(Ok(parsed)) => match self.store.verify_parsed(&parsed, self.clock.now()).await {
-                Ok(principal) => {
-                    let (now, window) = (self.clock.now(), self.last_used_window);
-                    last_used::record(&self.store, &principal, call.source_ip, now, window).await;
-                    Ok(principal)
+            Some(Ok(parsed)) => {
+                let now = self.clock.now();
+                match self.store.verify_parsed(&parsed, now).await {
+                    Ok(principal) => {
+                        let window = self.last_used_window;
+                        last_used::record(&self.store, &principal, call.source_ip, now, window).await;
+                        Ok(principal)
+                    }
+                    Err(VerifyError::Rejected(rejection)) => {
+                        Err(Verdict::Denied(Reason::Rejected(rejection)))
+                    }
+                    Err(VerifyError::Store(error)) => Err(Verdict::Failed(error)),
                 }
-                Err(VerifyError::Rejected(rejection)) => Err(Verdict::Denied(Reason::Rejected(rejection))),
-                Err(VerifyError::Store(error)) => Err(Verdict::Failed(error)),
-            },
+            }
         };
         let answer = self.answer(&call, verdict);
         let (decision, reason) = match &answer {
