@@ -11,9 +11,9 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::DynamoStore;
 use super::items::{ENTRY_PREFIX, EntryItem, audit_partition};
 use super::wire::{built, encode};
+use super::{DynamoStore, SortKeys};
 use crate::audit::{AuditPage, AuditQuery, Entry, EventRef, MAX_ENTRIES_PER_PAGE, PageBuilder};
 use crate::ids::EventId;
 use crate::model::TeamId;
@@ -56,8 +56,8 @@ impl AuditStore for DynamoStore {
         let mut after_sk = None;
         loop {
             let wanted = i32::try_from(builder.wanted().min(MAX_ENTRIES_PER_PAGE)).unwrap_or(100);
-            let (items, next) =
-                self.query_newest_first::<EntryItem>(&pk, (&low, &high), after_sk, wanted).await?;
+            let keys = SortKeys::NewestBetween(&low, &high);
+            let (items, next) = self.query_page::<EntryItem>(&pk, keys, after_sk, Some(wanted)).await?;
             for EntryItem { entry, .. } in items {
                 if !builder.offer(&entry) {
                     return Ok(builder.finish(false));

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
-use super::DynamoStore;
 use super::items::{BOT_PREFIX, BotItem, ItemKey, KEY_PREFIX, KeyItem, bot_partition, team_partition};
+use super::{DynamoStore, SortKeys};
 use crate::ids::{BotId, KeyId};
 use crate::model::{ApiKey, BotUser, TeamId};
 use crate::store::listing::{KeyListing, KeyQuery, PARTITIONS_IN_FLIGHT, PartitionRead, merge_newest_first};
@@ -54,7 +54,8 @@ impl DynamoStore {
         let mut bots = Vec::new();
         let mut after = None;
         loop {
-            let (page, next) = self.query_page::<BotItem>(&pk, BOT_PREFIX, after, None).await?;
+            let (page, next) =
+                self.query_page::<BotItem>(&pk, SortKeys::Prefix(BOT_PREFIX), after, None).await?;
             bots.extend(page.into_iter().map(BotUser::from).filter(|bot| listed_for(bot, account)));
             match next {
                 Some(sk) => after = Some(sk),
@@ -76,14 +77,9 @@ impl DynamoStore {
         let upper = before.map_or_else(|| format!("{KEY_PREFIX}~"), |id| format!("{KEY_PREFIX}{id}"));
         let mut after = None;
         loop {
-            let (items, next) = self
-                .query_newest_first::<KeyItem>(
-                    &pk,
-                    (KEY_PREFIX, &upper),
-                    after,
-                    i32::try_from(limit).unwrap_or(i32::MAX),
-                )
-                .await?;
+            let limit = Some(i32::try_from(limit).unwrap_or(i32::MAX));
+            let keys = SortKeys::NewestBetween(KEY_PREFIX, &upper);
+            let (items, next) = self.query_page::<KeyItem>(&pk, keys, after, limit).await?;
             let keys: Vec<ApiKey> = items
                 .into_iter()
                 .map(|item| KeyRecord::from(item).key)

@@ -164,58 +164,33 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// One page of items in a partition, strongly consistent, starting after `after` (an `sk`).
-    /// Returns the items and where the next page starts, if DynamoDB says there is one.
-    async fn query_page<T: DeserializeOwned>(
+    /// One page of the `keys` of a partition, strongly consistent, starting after `after` (an
+    /// `sk`). Returns the items and where the next page starts, if DynamoDB says there is one.
+    pub(super) async fn query_page<T: DeserializeOwned>(
         &self,
         pk: &str,
-        sk_prefix: &str,
+        keys: SortKeys<'_>,
         after: Option<String>,
         limit: Option<i32>,
     ) -> Result<(Vec<T>, Option<String>), StoreError> {
         let start = after.map(|sk| ItemKey { pk: pk.to_owned(), sk }.into_item());
-        let output = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            .set_exclusive_start_key(start)
-            .set_limit(limit)
-            .send()
-            .await
-            .map_err(sdk)?;
-        page_of(output)
-    }
-
-    /// One page of the items of a partition whose sort keys lie between `low` and `high` (both
-    /// included), highest first, strongly consistent, starting after `after` (an `sk`).
-    /// Returns the items and where the next page starts, if DynamoDB says there is one.
-    pub(super) async fn query_newest_first<T: DeserializeOwned>(
-        &self,
-        pk: &str,
-        (low, high): (&str, &str),
-        after: Option<String>,
-        limit: i32,
-    ) -> Result<(Vec<T>, Option<String>), StoreError> {
-        let start = after.map(|sk| ItemKey { pk: pk.to_owned(), sk }.into_item());
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .scan_index_forward(false)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":low", AttributeValue::S(low.to_owned()))
-            .expression_attribute_values(":high", AttributeValue::S(high.to_owned()))
-            .set_exclusive_start_key(start)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(sdk)?;
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        let query = match keys {
+            SortKeys::Prefix(prefix) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned())),
+            SortKeys::NewestBetween(low, high) => query
+                .scan_index_forward(false)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":low", AttributeValue::S(low.to_owned()))
+                .expression_attribute_values(":high", AttributeValue::S(high.to_owned())),
+        };
+        let output = query.set_exclusive_start_key(start).set_limit(limit).send().await.map_err(sdk)?;
         page_of(output)
     }
 
@@ -225,7 +200,8 @@ impl DynamoStore {
         let mut records = Vec::new();
         let mut after = None;
         loop {
-            let (page, next) = self.query_page::<KeyItem>(&pk, KEY_PREFIX, after, None).await?;
+            let (page, next) =
+                self.query_page::<KeyItem>(&pk, SortKeys::Prefix(KEY_PREFIX), after, None).await?;
             records.extend(page.into_iter().map(KeyRecord::from));
             match next {
                 Some(sk) => after = Some(sk),
@@ -371,7 +347,8 @@ impl BotStore for DynamoStore {
         // Deleted bot users stay as tombstones until their TTL; skip them, and keep reading
         // until the page is full and one more live bot user proves there is a next page.
         loop {
-            let (page, next) = self.query_page::<BotItem>(&pk, BOT_PREFIX, after, Some(100)).await?;
+            let (page, next) =
+                self.query_page::<BotItem>(&pk, SortKeys::Prefix(BOT_PREFIX), after, Some(100)).await?;
             for bot in page.into_iter().map(BotUser::from).filter(|bot| listed_for(bot, account)) {
                 if items.len() == limit {
                     return Ok(Page { items, more: true });
@@ -506,7 +483,8 @@ impl KeyStore for DynamoStore {
         // `LastEvaluatedKey` until one item past the page proves there is more, or the end.
         loop {
             let page_size = i32::try_from(wanted - keys.len()).unwrap_or(i32::MAX);
-            let (items, next) = self.query_page::<KeyItem>(&pk, KEY_PREFIX, after, Some(page_size)).await?;
+            let (items, next) =
+                self.query_page::<KeyItem>(&pk, SortKeys::Prefix(KEY_PREFIX), after, Some(page_size)).await?;
             keys.extend(items.into_iter().map(|item| KeyRecord::from(item).key));
             match next {
                 Some(sk) if keys.len() < wanted => after = Some(sk),
@@ -663,6 +641,15 @@ async fn backoff(attempt: u32) {
         let millis = u64::from(attempt) * 5 + u64::from(jitter[0] % 10);
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
+}
+
+/// Which items of a partition a query reads, in which order.
+#[derive(Clone, Copy)]
+pub(super) enum SortKeys<'a> {
+    /// Those whose sort key starts with this, lowest first.
+    Prefix(&'a str),
+    /// Those whose sort key lies between these two (both included), highest first.
+    NewestBetween(&'a str, &'a str),
 }
 
 /// A query's items, decoded, and the sort key of the last one read if DynamoDB says there is
